@@ -1,0 +1,158 @@
+"""captions_job's assets: the caption band at 10 Hz as WebM chunks, then captions.db + SRT/VTT."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from caption_assets import quality
+from caption_assets.assets.layout import layout_db
+from caption_assets.assets.runtime import (
+    COMPUTE_RETRY_POLICY,
+    VideoContext,
+    load_video,
+    status_guard,
+    video_locks,
+)
+from caption_assets.catalog.base import Catalog
+from caption_assets.checks import to_check_result
+from caption_assets.errors import PermanentError
+from caption_assets.keys import VideoKeys
+from caption_assets.partitions import videos_partitions
+from caption_assets.resources.catalog import CatalogResource
+from caption_assets.resources.compute import ComputeResource
+from caption_assets.resources.store import StoreResource
+
+CAPTIONS_CHECKS = [
+    dg.AssetCheckSpec(
+        "captions_db_valid",
+        asset="captions_db",
+        blocking=True,
+        description="captions.db has the expected schema, ordered non-overlapping cues, and every "
+        "cue has text or an explicit OCR error.",
+    ),
+    dg.AssetCheckSpec(
+        "captions_rate_plausible",
+        asset="captions_db",
+        description="WARN when there are suspiciously many or few captions per minute.",
+    ),
+]
+
+
+class CaptionsConfig(dg.Config):
+    reocr_caption_ids: list[int] = []
+    ocr_request_ids: list[str] = []
+
+
+def _approved(cat: Catalog, video_id: str) -> VideoContext:
+    vc = load_video(cat, video_id)
+    if vc.video.layout_approved_at is None or vc.video.layout_status != "done":
+        raise PermanentError(
+            f"video {video_id}: layout is not approved (layout_status={vc.video.layout_status}); "
+            "approve it in the web app or re-run layout_job"
+        )
+    return vc
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    deps=[layout_db],
+    retry_policy=COMPUTE_RETRY_POLICY,
+    group_name="captions",
+    kinds={"python", "video"},
+    description="The caption band at 10 Hz as VP9/WebM chunks of 32 frames in modulo levels 16/4/1.",
+)
+def cropped_frames(
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    compute: ComputeResource,
+) -> dg.MaterializeResult:
+    cat = catalog.get()
+    video_id = context.partition_key
+    with status_guard(context, cat, video_id, ["boundaries_status"], "cropped_frames"):
+        vc = _approved(cat, video_id)
+        # captions_db of this run takes over the locks (same holder) and releases them
+        with video_locks(cat, vc.video.id, holder=context.run_id, release=False):
+            cat.begin_processing(vc.video.id, "boundaries_status")
+            version = vc.video.current_cropped_frames_version + 1
+            artifacts = store.get(tenant_exists=cat.tenant_exists)
+            result = compute.get(artifacts).cropped_frames(vc.job, version)
+            # bumped only now: every chunk of the new version is stored
+            cat.set_cropped_frames_version(vc.video.id, version)
+    keys = VideoKeys(vc.tenant.id, vc.video.id)
+    return dg.MaterializeResult(
+        metadata={
+            "tenant": vc.tenant.name,
+            "tenant_id": vc.tenant.id,
+            "tier": vc.tenant.tier,
+            "version": version,
+            "frames_10hz": result.frame_count,
+            "chunks": result.chunk_count,
+            "chunks_per_level": dg.MetadataValue.json(
+                {str(k): v for k, v in sorted(result.chunks_per_level.items())}
+            ),
+            "prefix": keys.cropped_frames_prefix(version),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    deps=[cropped_frames],
+    retry_policy=COMPUTE_RETRY_POLICY,
+    group_name="captions",
+    kinds={"python", "sqlite"},
+    check_specs=CAPTIONS_CHECKS,
+    description="Caption extents (exact frames) and OCR text in captions.db, plus captions.srt/.vtt.",
+)
+def captions_db(
+    context: dg.AssetExecutionContext,
+    config: CaptionsConfig,
+    catalog: CatalogResource,
+    store: StoreResource,
+    compute: ComputeResource,
+) -> dg.MaterializeResult:
+    cat = catalog.get()
+    video_id = context.partition_key
+    reocr = list(config.reocr_caption_ids) or None
+    with status_guard(
+        context, cat, video_id, ["boundaries_status", "text_status"], "captions_db"
+    ):
+        vc = _approved(cat, video_id)
+        with video_locks(cat, vc.video.id, holder=context.run_id):
+            cat.begin_processing(vc.video.id, "text_status")
+            artifacts = store.get(tenant_exists=cat.tenant_exists)
+            result = compute.get(artifacts).captions(vc.job, reocr_caption_ids=reocr)
+            keys = VideoKeys(vc.tenant.id, vc.video.id)
+            with tempfile.TemporaryDirectory(prefix="caption_assets_check_") as tmp:
+                db = artifacts.get_gunzip_file(keys.captions_db(), Path(tmp) / "captions.db")
+                findings = quality.captions_findings(db, vc.video.duration_seconds)
+            failed = [f for f in findings if not f.passed]
+            if any(f.blocking for f in failed):
+                details = quality.findings_details([f for f in failed if f.blocking], context.run_id)
+                cat.set_status(vc.video.id, "boundaries_status", "error", details)
+                cat.set_status(vc.video.id, "text_status", "error", details)
+            else:
+                final = "review" if failed else "done"
+                cat.set_status(vc.video.id, "boundaries_status", final)
+                cat.set_status(vc.video.id, "text_status", final)
+            for request_id in config.ocr_request_ids:
+                cat.finish_ocr_request(request_id)
+    return dg.MaterializeResult(
+        metadata={
+            "tenant": vc.tenant.name,
+            "tenant_id": vc.tenant.id,
+            "tier": vc.tenant.tier,
+            "captions": result.caption_count,
+            "ocr_errors": result.ocr_error_count,
+            "carried_over": result.carried_over_count,
+            "reocr_caption_ids": dg.MetadataValue.json(reocr or []),
+            "key": keys.captions_db(),
+            "srt": keys.captions_srt(),
+            "vtt": keys.captions_vtt(),
+        },
+        check_results=[to_check_result(f) for f in findings],
+    )

@@ -1,0 +1,134 @@
+"""layout_job's assets: full frames at 0.1 Hz, then OCR boxes and the caption region."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import dagster as dg
+
+from caption_assets import quality
+from caption_assets.checks import to_check_result
+from caption_assets.assets.runtime import COMPUTE_RETRY_POLICY, load_video, status_guard
+from caption_assets.catalog.base import VideoMetadata
+from caption_assets.keys import VideoKeys
+from caption_assets.partitions import videos_partitions
+from caption_assets.resources.catalog import CatalogResource
+from caption_assets.resources.compute import ComputeResource
+from caption_assets.resources.store import StoreResource
+
+LAYOUT_CHECKS = [
+    dg.AssetCheckSpec(
+        "layout_has_caption_region",
+        asset="layout_db",
+        blocking=True,
+        description="A caption region was found, or the video has no text at all.",
+    ),
+    dg.AssetCheckSpec(
+        "layout_region_confidence",
+        asset="layout_db",
+        description="WARN when the caption region was found with low confidence.",
+    ),
+]
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    retry_policy=COMPUTE_RETRY_POLICY,
+    group_name="layout",
+    kinds={"python", "video"},
+    description="Full-resolution frames every 10 s (at least 20 for short videos) and 320 px thumbnails.",
+)
+def full_frames(
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    compute: ComputeResource,
+) -> dg.MaterializeResult:
+    cat = catalog.get()
+    video_id = context.partition_key
+    with status_guard(context, cat, video_id, ["layout_status"], "full_frames"):
+        vc = load_video(cat, video_id)
+        attempt = cat.begin_processing(vc.video.id, "layout_status")
+        artifacts = store.get(tenant_exists=cat.tenant_exists)
+        result = compute.get(artifacts).full_frames(vc.job)
+        cat.record_metadata(
+            vc.video.id,
+            VideoMetadata(
+                duration_seconds=result.duration_seconds,
+                width=result.width,
+                height=result.height,
+                fps=result.fps,
+                total_frames=result.total_frames,
+            ),
+        )
+    keys = VideoKeys(vc.tenant.id, vc.video.id)
+    return dg.MaterializeResult(
+        metadata={
+            "tenant": vc.tenant.name,
+            "tenant_id": vc.tenant.id,
+            "tier": vc.tenant.tier,
+            "processing_attempt": attempt,
+            "frames": len(result.frame_indices),
+            "width": result.width,
+            "height": result.height,
+            "fps": result.fps,
+            "duration_seconds": result.duration_seconds,
+            "total_frames": result.total_frames,
+            "prefix": keys.full_frames_prefix(),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    deps=[full_frames],
+    retry_policy=COMPUTE_RETRY_POLICY,
+    group_name="layout",
+    kinds={"python", "sqlite"},
+    check_specs=LAYOUT_CHECKS,
+    description="OCR boxes of the full frames and the caption region, as layout.db.",
+)
+def layout_db(
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    compute: ComputeResource,
+) -> dg.MaterializeResult:
+    cat = catalog.get()
+    video_id = context.partition_key
+    with status_guard(context, cat, video_id, ["layout_status"], "layout_db"):
+        vc = load_video(cat, video_id)
+        cat.begin_processing(vc.video.id, "layout_status")
+        artifacts = store.get(tenant_exists=cat.tenant_exists)
+        result = compute.get(artifacts).layout(vc.job)
+        findings = quality.layout_findings(result)
+        blocking_failed = [f for f in findings if f.blocking and not f.passed]
+        if blocking_failed:
+            cat.set_status(
+                vc.video.id,
+                "layout_status",
+                "error",
+                quality.findings_details(blocking_failed, context.run_id),
+            )
+        elif vc.tenant.auto_approve:
+            cat.approve_layout(vc.video.id)
+        else:
+            cat.set_status(vc.video.id, "layout_status", "annotate")
+    keys = VideoKeys(vc.tenant.id, vc.video.id)
+    return dg.MaterializeResult(
+        metadata={
+            "tenant": vc.tenant.name,
+            "tenant_id": vc.tenant.id,
+            "tier": vc.tenant.tier,
+            "region": dg.MetadataValue.json(
+                None if result.region is None else dict(zip(("x", "y", "width", "height"), result.region))
+            ),
+            "confidence": result.confidence,
+            "frames": result.frame_count,
+            "boxes": result.box_count,
+            "auto_approved": bool(vc.tenant.auto_approve and not blocking_failed),
+            "key": keys.layout_db(),
+            "stats": dg.MetadataValue.json(asdict(result)["stats"]),
+        },
+        check_results=[to_check_result(f) for f in findings],
+    )

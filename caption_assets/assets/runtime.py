@@ -1,0 +1,153 @@
+"""What every per-video asset does around its compute call: find the video and its tenant, refuse
+work that must not run, keep the catalog status in step with what happens, and turn errors into
+the right kind of Dagster failure (permanent: no retry; transient: the RetryPolicy retries)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import dagster as dg
+
+from caption_assets.catalog.base import (
+    Catalog,
+    LockDatabase,
+    StatusColumn,
+    Tenant,
+    Video,
+    error_details,
+)
+from caption_assets.compute.base import VideoJob
+from caption_assets.errors import (
+    LockHeldError,
+    NotFoundError,
+    PermanentError,
+    TenantNotFoundError,
+    TransientError,
+)
+from caption_assets.keys import validate_uuid
+
+COMPUTE_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+LOCK_TTL_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class VideoContext:
+    video: Video
+    tenant: Tenant
+
+    @property
+    def job(self) -> VideoJob:
+        return VideoJob(tenant_id=self.tenant.id, video_id=self.video.id)
+
+
+def load_video(catalog: Catalog, video_id: str) -> VideoContext:
+    """The video and its tenant, or a permanent error saying why the work is refused."""
+    video_id = validate_uuid(video_id, "video id (partition key)")
+    video = catalog.get_video(video_id)
+    if video is None:
+        raise NotFoundError(f"video {video_id} is not in the catalog")
+    if video.deleted_at is not None:
+        raise NotFoundError(f"video {video_id} was deleted at {video.deleted_at.isoformat()}")
+    tenant = catalog.get_tenant(video.tenant_id)
+    if tenant is None:
+        raise TenantNotFoundError(f"video {video_id}: tenant {video.tenant_id} does not exist")
+    if not tenant.active:
+        raise PermanentError(f"video {video_id}: tenant {tenant.name} is not active")
+    return VideoContext(video=video, tenant=tenant)
+
+
+def _will_retry(context: dg.AssetExecutionContext) -> bool:
+    return context.retry_number < COMPUTE_RETRY_POLICY.max_retries
+
+
+@contextmanager
+def status_guard(
+    context: dg.AssetExecutionContext,
+    catalog: Catalog,
+    video_id: str,
+    columns: Sequence[StatusColumn],
+    step: str,
+) -> Iterator[None]:
+    """Write ``error`` with actionable details when the step fails for good.
+
+    A transient failure with retries left keeps the status (the retry will continue the work);
+    a permanent one becomes a ``dg.Failure`` with retries disallowed."""
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as exc:  # every failure must reach the catalog, whatever its type
+        transient = isinstance(exc, TransientError)
+        if transient and _will_retry(context):
+            context.log.warning(f"{step}: transient failure, will retry: {exc}")
+            raise
+        message = (
+            f"{step} failed: {exc}"
+            if not transient
+            else f"{step} failed after {context.retry_number + 1} attempts: {exc}"
+        )
+        details = error_details(
+            message=message,
+            error=f"{type(exc).__name__}: {exc}",
+            run_id=context.run_id,
+            step=step,
+            retryable=transient,
+        )
+        for column in columns:
+            try:
+                catalog.set_status(video_id, column, "error", details)
+            except Exception as write_exc:  # the run-failure sensor is the second chance
+                context.log.error(f"could not record the error of video {video_id}: {write_exc}")
+        if transient:
+            raise
+        raise dg.Failure(description=message, allow_retries=False) from exc
+
+
+@contextmanager
+def video_locks(
+    catalog: Catalog,
+    video_id: str,
+    holder: str,
+    databases: Sequence[LockDatabase] = ("layout", "captions"),
+    ttl_seconds: int = LOCK_TTL_SECONDS,
+    release: bool = True,
+) -> Iterator[None]:
+    """Hold the video's server locks for the duration of the block, renewing them in the
+    background; a lock held by someone else raises ``LockHeldError`` (transient: retried)."""
+    acquired: list[LockDatabase] = []
+    try:
+        for database in databases:
+            result = catalog.acquire_server_lock(video_id, database, holder, ttl_seconds)
+            if not result.acquired:
+                raise LockHeldError(video_id, database, result.holder, result.expires_at)
+            acquired.append(database)
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(ttl_seconds / 3):
+                for database in databases:
+                    try:
+                        catalog.acquire_server_lock(video_id, database, holder, ttl_seconds)
+                    except Exception:  # a missed renewal is retried on the next beat
+                        pass
+
+        thread = threading.Thread(target=renew, name=f"lock-renew-{video_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+    except BaseException:
+        for database in acquired:
+            catalog.release_server_lock(video_id, database, holder)
+        raise
+    else:
+        if release:
+            for database in acquired:
+                catalog.release_server_lock(video_id, database, holder)

@@ -1,0 +1,101 @@
+"""Local platform plumbing shared by the CLI and the tests: where state lives, the embedded
+Postgres, DAGSTER_HOME, and "upload" as the web app does it. No asset logic here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from caption_assets.catalog.base import Catalog, Status, Tier
+from caption_assets.config import Settings, repo_root
+from caption_assets.errors import BadInputError
+from caption_assets.keys import VideoKeys
+from caption_assets.store.base import ArtifactStore
+
+DAGSTER_PG_URL_ENV = "CAPTION_ASSETS_DAGSTER_PG_URL"
+
+
+def dagster_storage_url(database_url: str) -> str:
+    """Dagster's Postgres storage wants psycopg2: with a plain ``postgresql://`` URL SQLAlchemy 2.x
+    picks psycopg 3 and Dagster's LISTEN/NOTIFY breaks."""
+    scheme, sep, rest = database_url.partition("://")
+    if not sep:
+        raise BadInputError(f"not a database URL: {database_url!r}")
+    return f"postgresql+psycopg2://{rest}" if scheme in ("postgres", "postgresql") else database_url
+
+
+@dataclass(frozen=True)
+class LocalEnvironment:
+    data_dir: Path
+    dagster_home: Path
+    catalog_url: str | None
+    dagster_url: str
+
+
+def prepare_environment(settings: Settings) -> LocalEnvironment:
+    """Start what is needed and export the variables child processes (``dagster dev``, run
+    workers) read: absolute data dir, DAGSTER_HOME seeded from the repository's dagster.yaml,
+    and the instance's Postgres URL."""
+    data_dir = settings.resolved_data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["CAPTION_ASSETS_DATA_DIR"] = str(data_dir)
+
+    catalog_url: str | None = settings.database_url
+    if settings.database_url:
+        dagster_url = dagster_storage_url(settings.database_url)
+    else:
+        from caption_assets.catalog.embedded import ensure_embedded
+
+        urls = ensure_embedded(data_dir)
+        catalog_url = urls.catalog_url if settings.catalog == "postgres" else None
+        dagster_url = urls.dagster_url
+    os.environ.setdefault(DAGSTER_PG_URL_ENV, dagster_url)
+
+    home = settings.dagster_home()
+    seed_dagster_home(home)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return LocalEnvironment(data_dir, home, catalog_url, os.environ[DAGSTER_PG_URL_ENV])
+
+
+def seed_dagster_home(home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    source = repo_root() / "dagster.yaml"
+    target = home / "dagster.yaml"
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
+
+
+def upload_video(
+    catalog: Catalog,
+    store: ArtifactStore,
+    path: Path,
+    tenant_name: str,
+    tier: Tier = "free",
+    layout_status: Status = "wait",
+    auto_approve: bool = True,
+) -> str:
+    """Store the file under the tenant's prefix and insert the catalog row, as the web app does.
+
+    The object goes in first: a row whose upload is missing would start a run that can only fail.
+    """
+    if not path.is_file():
+        raise BadInputError(f"no such file: {path}")
+    tenant = catalog.get_tenant_by_name(tenant_name) or catalog.ensure_tenant(
+        tenant_name, tier=tier, auto_approve=auto_approve
+    )
+    video_id = str(uuid.uuid4())
+    keys = VideoKeys(tenant.id, video_id)
+    store.put_file(keys.video(), path, "video/mp4")
+    catalog.insert_video(
+        tenant_id=tenant.id,
+        video_id=video_id,
+        storage_key=keys.video(),
+        original_filename=path.name,
+        size_bytes=path.stat().st_size,
+        layout_status=layout_status,
+    )
+    return video_id
+

@@ -1,0 +1,104 @@
+"""Status write-back for runs that ended badly: failures the assets could not record themselves
+(crashes, a killed worker) and terminations. No video stays ``processing`` after its run ended,
+and the run's locks are freed."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from caption_assets.catalog.base import Catalog, StatusColumn, error_details
+from caption_assets.errors import BadInputError
+from caption_assets.keys import validate_uuid
+from caption_assets.resources.catalog import CatalogResource
+
+LAYOUT_ASSETS = {"full_frames", "layout_db"}
+CAPTIONS_ASSETS = {"cropped_frames", "captions_db"}
+JOB_ASSETS = {"layout_job": LAYOUT_ASSETS, "captions_job": CAPTIONS_ASSETS}
+
+
+def columns_for_run(run: dg.DagsterRun) -> list[StatusColumn]:
+    assets = {k.to_user_string() for k in (run.asset_selection or ())}
+    if not assets:
+        assets = set(JOB_ASSETS.get(run.job_name, ()))
+    columns: list[StatusColumn] = []
+    if assets & LAYOUT_ASSETS:
+        columns.append("layout_status")
+    if assets & CAPTIONS_ASSETS:
+        columns += ["boundaries_status", "text_status"]
+    return columns
+
+
+def settle_ended_run(
+    catalog: Catalog, run: dg.DagsterRun, outcome: str, reason: str
+) -> list[StatusColumn]:
+    """Mark the run's video ``error`` where it is still ``processing``; free the run's locks.
+    Returns the columns it changed."""
+    partition = run.tags.get("dagster/partition")
+    if not partition:
+        return []
+    try:
+        video_id = validate_uuid(partition, "partition key")
+    except BadInputError:
+        return []
+    for database in ("layout", "captions"):
+        catalog.release_server_lock(video_id, database, run.run_id)
+    video = catalog.get_video(video_id)
+    if video is None:
+        return []
+    changed: list[StatusColumn] = []
+    details = error_details(
+        message=f"run {run.run_id} {outcome}: {reason}. Retry by re-materializing the partition "
+        "or setting the status back to 'wait'.",
+        error=reason,
+        run_id=run.run_id,
+    )
+    for column in columns_for_run(run):
+        if getattr(video, column) == "processing":
+            catalog.set_status(video_id, column, "error", details)
+            changed.append(column)
+    for request_id in _ocr_request_ids(run):
+        catalog.finish_ocr_request(request_id, error=f"run {run.run_id} {outcome}: {reason}")
+    return changed
+
+
+def _ocr_request_ids(run: dg.DagsterRun) -> list[str]:
+    ops = (run.run_config or {}).get("ops", {})
+    return list(ops.get("captions_db", {}).get("config", {}).get("ocr_request_ids", []))
+
+
+def _step_failure_reason(context: dg.RunFailureSensorContext) -> str:
+    for event in context.get_step_failure_events():
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        if error is not None:
+            return f"{event.step_key}: {error.message.strip()}"
+    return context.failure_event.message or "the run failed"
+
+
+@dg.run_failure_sensor(
+    name="run_failures_to_catalog",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,
+    description="Writes 'error' with details for a failed run's video and releases its locks.",
+)
+def run_failures_to_catalog(
+    context: dg.RunFailureSensorContext, catalog: CatalogResource
+) -> None:
+    changed = settle_ended_run(
+        catalog.get(), context.dagster_run, "failed", _step_failure_reason(context)
+    )
+    if changed:
+        context.log.info(f"run {context.dagster_run.run_id}: set {changed} to error")
+
+
+@dg.run_status_sensor(
+    name="run_cancellations_to_catalog",
+    run_status=dg.DagsterRunStatus.CANCELED,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,
+    description="A terminated run's video goes to 'error' (retryable) and its locks are released.",
+)
+def run_cancellations_to_catalog(
+    context: dg.RunStatusSensorContext, catalog: CatalogResource
+) -> None:
+    settle_ended_run(catalog.get(), context.dagster_run, "was terminated", "terminated")

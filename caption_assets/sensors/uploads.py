@@ -1,0 +1,100 @@
+"""new_uploads and layout_approvals: catalog rows in, run requests out."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from caption_assets.config import PIPELINE_VERSION, get_settings
+from caption_assets.jobs import captions_job, layout_job
+from caption_assets.partitions import VIDEOS_PARTITION_NAME, videos_partitions
+from caption_assets.priority import VIDEO_TAG, PriorityPolicy, priority_for, priority_tags
+from caption_assets.resources.catalog import CatalogResource
+
+SENSOR_INTERVAL_SECONDS = 5
+
+
+def priority_policy() -> PriorityPolicy:
+    s = get_settings()
+    return PriorityPolicy(
+        enabled=s.priority_aging,
+        boost_per_hour=s.priority_boost_per_hour,
+        max_boost=s.priority_max_boost,
+        max_wait_hours=s.max_wait_hours,
+    )
+
+
+def _run_tags(video_id: str, tenant_id: str, tier: str, since: datetime) -> dict[str, str]:
+    priority = priority_for(tier, since, datetime.now(timezone.utc), priority_policy())
+    return {**priority_tags(tenant_id, tier, priority), VIDEO_TAG: video_id}
+
+
+def _new_partitions(instance: dg.DagsterInstance, keys: list[str]) -> list[str]:
+    return [
+        k for k in dict.fromkeys(keys) if not instance.has_dynamic_partition(VIDEOS_PARTITION_NAME, k)
+    ]
+
+
+@dg.sensor(
+    job=layout_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts a layout run for every upload waiting in the catalog (layout_status='wait').",
+)
+def new_uploads(context: dg.SensorEvaluationContext, catalog: CatalogResource) -> dg.SensorResult:
+    cursor = json.loads(context.cursor) if context.cursor else None
+    after = (datetime.fromisoformat(cursor[0]), cursor[1]) if cursor else None
+    pending = catalog.get().pending_uploads(limit=get_settings().sensor_batch_size, after=after)
+    if not pending:
+        return dg.SensorResult(skip_reason="no uploads waiting")
+    requests = [
+        dg.RunRequest(
+            partition_key=p.video_id,
+            # a retry increments processing_attempt, so it gets a new run key and runs again
+            run_key=f"layout:{p.video_id}:{p.processing_attempt}:{PIPELINE_VERSION}",
+            tags=_run_tags(p.video_id, p.tenant_id, p.tier, p.uploaded_at),
+        )
+        for p in pending
+    ]
+    last = pending[-1]
+    new_keys = _new_partitions(context.instance, [p.video_id for p in pending])
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[videos_partitions.build_add_request(new_keys)]
+        if new_keys
+        else [],
+        cursor=json.dumps([last.wait_since.isoformat(), last.video_id]),
+    )
+
+
+@dg.sensor(
+    job=captions_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts a captions run for every video whose layout was approved since the last tick.",
+)
+def layout_approvals(
+    context: dg.SensorEvaluationContext, catalog: CatalogResource
+) -> dg.SensorResult:
+    since = datetime.fromisoformat(context.cursor) if context.cursor else None
+    approved = catalog.get().approved_layouts(since, limit=get_settings().sensor_batch_size)
+    if not approved:
+        return dg.SensorResult(skip_reason="no newly approved layouts")
+    requests = [
+        dg.RunRequest(
+            partition_key=a.video_id,
+            run_key=f"captions:{a.video_id}:{a.layout_approved_at.isoformat()}:{PIPELINE_VERSION}",
+            tags=_run_tags(a.video_id, a.tenant_id, a.tier, a.uploaded_at),
+        )
+        for a in approved
+    ]
+    new_keys = _new_partitions(context.instance, [a.video_id for a in approved])
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[videos_partitions.build_add_request(new_keys)]
+        if new_keys
+        else [],
+        cursor=approved[-1].layout_approved_at.isoformat(),
+    )

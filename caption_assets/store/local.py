@@ -1,0 +1,163 @@
+"""Artifact store on a local directory (the default; also what tests and the CLI use).
+
+The key ``{tenant}/client/videos/{video}/video.mp4`` is the file ``root/{tenant}/client/...``.
+Writes go to a hidden temporary file next to the target and are renamed into place, so a reader
+never sees a half-written artifact and a crash leaves no partial object under its real name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from caption_assets.errors import BadInputError
+from caption_assets.keys import ensure_within_tenant
+from caption_assets.store.base import ArtifactStore, ObjectNotFoundError
+
+_COPY_BUFFER = 1024 * 1024
+
+
+class LocalStore(ArtifactStore):
+    def __init__(self, root: Path, tenant_exists: Callable[[str], bool] | None = None) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.tenant_exists = tenant_exists
+
+    def __repr__(self) -> str:
+        return f"LocalStore(root={str(self.root)!r})"
+
+    # paths --------------------------------------------------------------------------------------
+    def path_of(self, key: str) -> Path:
+        """The file that holds ``key`` (validated; the tenant checked when a callback is set)."""
+        self._check_key(key)
+        return self._path(key)
+
+    def _path(self, key: str) -> Path:
+        path = self.root.joinpath(*key.split("/"))
+        # key parts are already restricted, but a symlink planted inside root could still lead out
+        if not _is_within(path, self.root):
+            raise BadInputError(f"key {key!r} resolves outside the store root")
+        return path
+
+    def _write(self, key: str, write: Callable[[BinaryIO], None]) -> None:
+        target = self.path_of(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+    def _existing(self, key: str) -> Path:
+        path = self.path_of(key)
+        if not path.is_file():
+            raise ObjectNotFoundError(f"{key} is not in the store at {self.root}", key=key)
+        return path
+
+    # ArtifactStore ------------------------------------------------------------------------------
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._write(key, lambda fh: fh.write(data))
+
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        source = Path(path)
+        if not source.is_file():
+            raise ObjectNotFoundError(f"cannot store {key}: local file {source} does not exist", key=key)
+
+        def copy(fh: BinaryIO) -> None:
+            with source.open("rb") as src:
+                shutil.copyfileobj(src, fh, _COPY_BUFFER)
+
+        self._write(key, copy)
+
+    def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> None:
+        self._write(key, lambda fh: shutil.copyfileobj(stream, fh, _COPY_BUFFER))
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._existing(key).read_bytes()
+
+    def get_file(self, key: str, path: Path) -> Path:
+        source = self._existing(key)
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as dst, source.open("rb") as src:
+                shutil.copyfileobj(src, dst, _COPY_BUFFER)
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return target
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[str]:
+        return iter(self._list(prefix))
+
+    def _list(self, prefix: str) -> list[str]:
+        self._check_prefix(prefix)
+        # S3 semantics: a prefix is a string prefix, not a directory ("a/fr" matches "a/frame_1")
+        directory_part, _, _ = prefix.rpartition("/")
+        start = self._path(directory_part) if directory_part else self.root
+        if not start.is_dir():
+            return []
+        keys: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            base = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                key = f"{base}/{name}"
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    ensure_within_tenant(key)
+                except BadInputError:
+                    continue  # temporary .part files and anything not written through the store
+                keys.append(key)
+        keys.sort()
+        return keys
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self._list(prefix)
+        parents: set[Path] = set()
+        for key in keys:
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            parents.add(path.parent)
+        self._prune(parents)
+        return len(keys)
+
+    def _prune(self, directories: set[Path]) -> None:
+        # empty directories left by a delete would otherwise accumulate per video and version
+        for directory in sorted(directories, key=lambda p: len(p.parts), reverse=True):
+            current = directory
+            while current != self.root and _is_within(current, self.root):
+                try:
+                    current.rmdir()
+                except OSError:
+                    break
+                current = current.parent
+
+    def presign_get(self, key: str, expires_seconds: int = 3600) -> str:
+        """A ``file://`` URI of the object's path. For local use only: it grants nothing remotely,
+        does not expire and works only on this machine."""
+        return self.path_of(key).as_uri()
+
+    def presign_put(self, key: str, expires_seconds: int = 3600) -> str:
+        """A ``file://`` URI where the object would be written. Local use only (see presign_get)."""
+        return self.path_of(key).as_uri()
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except ValueError:
+        return False
+    return True
