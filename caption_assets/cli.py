@@ -128,6 +128,8 @@ def _run_job(defs: Any, instance: Any, job_name: str, video_id: str, tags: dict[
             raise_on_error=False,
             run_id=run_id,
             tags=tags,
+            # the step printer reports progress; Dagster's DEBUG console log would drown it
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
     return bool(result.success)
 
@@ -162,7 +164,7 @@ def process(
     from caption_assets.platform import upload_video
     from caption_assets.priority import VIDEO_TAG, priority_for, priority_tags
     from caption_assets.processing.video import probe
-    from caption_assets.processing.subtitles import read_captions
+    from caption_assets.processing.captions_db import read_captions
 
     if output_format not in ("files", "json"):
         raise _fail("--format must be files or json")
@@ -206,7 +208,7 @@ def process(
         f"(video {video_id})"
     )
     if output_format == "json":
-        json.dump([c.to_json() for c in captions], sys.stdout, ensure_ascii=False, indent=2)
+        json.dump([c.to_dict() for c in captions], sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
 
 

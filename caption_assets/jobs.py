@@ -4,18 +4,15 @@ import dagster as dg
 
 from caption_assets.assets.captions import captions_db, cropped_frames
 from caption_assets.assets.layout import full_frames, layout_db
-from caption_assets.partitions import videos_partitions
 
 layout_job = dg.define_asset_job(
     "layout_job",
     selection=dg.AssetSelection.assets(full_frames, layout_db),
-    partitions_def=videos_partitions,
     description="Full frames and layout.db for one video; ends annotate (or done when auto-approved).",
 )
 
 captions_job = dg.define_asset_job(
     "captions_job",
     selection=dg.AssetSelection.assets(cropped_frames, captions_db),
-    partitions_def=videos_partitions,
     description="Cropped caption band and captions.db for one video with an approved layout.",
 )

@@ -1,6 +1,5 @@
 """captions_job's assets: the caption band at 10 Hz as WebM chunks, then captions.db + SRT/VTT."""
 
-from __future__ import annotations
 
 import tempfile
 from pathlib import Path
@@ -75,7 +74,7 @@ def cropped_frames(
     with status_guard(context, cat, video_id, ["boundaries_status"], "cropped_frames"):
         vc = _approved(cat, video_id)
         # captions_db of this run takes over the locks (same holder) and releases them
-        with video_locks(cat, vc.video.id, holder=context.run_id, release=False):
+        with video_locks(cat, vc.video.id, holder=context.run.run_id, release=False):
             cat.begin_processing(vc.video.id, "boundaries_status")
             version = vc.video.current_cropped_frames_version + 1
             artifacts = store.get(tenant_exists=cat.tenant_exists)
@@ -122,17 +121,19 @@ def captions_db(
         context, cat, video_id, ["boundaries_status", "text_status"], "captions_db"
     ):
         vc = _approved(cat, video_id)
-        with video_locks(cat, vc.video.id, holder=context.run_id):
+        with video_locks(cat, vc.video.id, holder=context.run.run_id):
             cat.begin_processing(vc.video.id, "text_status")
             artifacts = store.get(tenant_exists=cat.tenant_exists)
             result = compute.get(artifacts).captions(vc.job, reocr_caption_ids=reocr)
             keys = VideoKeys(vc.tenant.id, vc.video.id)
             with tempfile.TemporaryDirectory(prefix="caption_assets_check_") as tmp:
                 db = artifacts.get_gunzip_file(keys.captions_db(), Path(tmp) / "captions.db")
-                findings = quality.captions_findings(db, vc.video.duration_seconds)
+                findings = quality.captions_findings(
+                    db, vc.video.duration_seconds, region_found=result.region_found
+                )
             failed = [f for f in findings if not f.passed]
             if any(f.blocking for f in failed):
-                details = quality.findings_details([f for f in failed if f.blocking], context.run_id)
+                details = quality.findings_details([f for f in failed if f.blocking], context.run.run_id)
                 cat.set_status(vc.video.id, "boundaries_status", "error", details)
                 cat.set_status(vc.video.id, "text_status", "error", details)
             else:

@@ -1,6 +1,5 @@
 """layout_job's assets: full frames at 0.1 Hz, then OCR boxes and the caption region."""
 
-from __future__ import annotations
 
 from dataclasses import asdict
 
@@ -108,7 +107,7 @@ def layout_db(
                 vc.video.id,
                 "layout_status",
                 "error",
-                quality.findings_details(blocking_failed, context.run_id),
+                quality.findings_details(blocking_failed, context.run.run_id),
             )
         elif vc.tenant.auto_approve:
             cat.approve_layout(vc.video.id)

@@ -94,7 +94,7 @@ def status_guard(
         details = error_details(
             message=message,
             error=f"{type(exc).__name__}: {exc}",
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             step=step,
             retryable=transient,
         )

@@ -34,6 +34,7 @@ class LayoutResult:
     confidence: float
     frame_count: int
     box_count: int
+    plausible_box_count: int  # boxes shaped like caption text (not noise or specks)
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -51,6 +52,7 @@ class CaptionsResult:
     duration_seconds: float
     ocr_error_count: int
     carried_over_count: int
+    region_found: bool
     stats: dict[str, Any] = field(default_factory=dict)
 
 

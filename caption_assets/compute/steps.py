@@ -19,6 +19,8 @@ from caption_assets.compute.base import (
 from caption_assets.errors import NotFoundError
 from caption_assets.keys import VideoKeys
 from caption_assets.processing import pipeline
+from caption_assets.processing.captions_db import OCR_ERROR
+from caption_assets.processing.layout import read_layout_db
 from caption_assets.store.base import ArtifactStore
 
 _CHUNK_NAME = re.compile(r"modulo_(\d+)/chunk_(\d+)\.webm$")
@@ -94,6 +96,7 @@ def layout_step(store: ArtifactStore, job: VideoJob) -> LayoutResult:
             confidence=float(out.confidence),
             frame_count=int(out.frame_count),
             box_count=int(out.box_count),
+            plausible_box_count=int(out.stats.get("plausible_boxes", out.box_count)),
             stats=dict(out.stats),
         )
 
@@ -155,7 +158,8 @@ def captions_step(
         return CaptionsResult(
             caption_count=len(out.captions),
             duration_seconds=float(stats.get("duration_seconds", 0.0)),
-            ocr_error_count=sum(1 for c in out.captions if getattr(c, "ocr_error", None)),
+            ocr_error_count=sum(1 for c in out.captions if c.text_ocr_status == OCR_ERROR),
             carried_over_count=int(stats.get("carried_over", 0)),
+            region_found=read_layout_db(layout_db).region is not None,
             stats=stats,
         )

@@ -2,7 +2,6 @@
 (crashes, a killed worker) and terminations. No video stays ``processing`` after its run ended,
 and the run's locks are freed."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """new_uploads and layout_approvals: catalog rows in, run requests out."""
 
-from __future__ import annotations
 
 import json
 from datetime import datetime, timezone

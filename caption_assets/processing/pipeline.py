@@ -1,0 +1,397 @@
+"""The four heavy steps, as plain functions over local files (no Dagster, no store).
+
+Each step probes the video first (cheap), so bad input fails with ``BadVideoError`` and a one-line
+reason at whichever step sees it first.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rapidfuzz import fuzz
+
+from caption_assets.errors import BadInputError
+from caption_assets.processing import captions_db as cdb
+from caption_assets.processing import layout as lay
+from caption_assets.processing import ocr
+from caption_assets.processing.chunks import ChunkWriter
+from caption_assets.processing.extents import ExtentTracker, Segment
+from caption_assets.processing.reading import normalise, read_caption
+from caption_assets.processing.sampling import sampled
+from caption_assets.processing.signature import analysis_scale, min_text_pixels
+from caption_assets.processing.subtitles import write_srt, write_vtt
+from caption_assets.processing.video import (
+    Region,
+    VideoInfo,
+    crop_gray,
+    crop_yuv420,
+    iter_frames,
+    probe,
+    to_rgb,
+)
+
+Caption = cdb.Caption
+read_captions = cdb.read_captions
+
+__all__ = [
+    "Caption",
+    "CaptionsOutput",
+    "CroppedOutput",
+    "FullFramesOutput",
+    "LayoutOutput",
+    "Region",
+    "VideoInfo",
+    "full_frame_indices",
+    "read_captions",
+    "run_captions",
+    "run_cropped_frames",
+    "run_full_frames",
+    "run_layout",
+]
+
+THUMBNAIL_WIDTH = 320
+FULL_FRAME_STEP = 100  # tenths of a second: one full frame every 10 s
+MIN_FULL_FRAMES = 20
+LAYOUT_DETECT_SIDE = 736  # detection resolution of full frames (longest side)
+
+
+@dataclass(frozen=True)
+class FullFramesOutput:
+    info: VideoInfo
+    indices: list[int]
+
+
+@dataclass(frozen=True)
+class LayoutOutput:
+    region: Region | None
+    confidence: float
+    frame_count: int
+    box_count: int
+    stats: dict[str, object]
+
+
+@dataclass(frozen=True)
+class CroppedOutput:
+    frame_count: int
+    chunk_count: int
+    chunk_paths: list[Path]
+
+
+@dataclass(frozen=True)
+class CaptionsOutput:
+    captions: list[Caption]
+    srt_path: Path
+    vtt_path: Path
+    stats: dict[str, object] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# full frames
+
+
+def full_frame_indices(duration_seconds: float) -> list[int]:
+    """Tenths of a second to sample: every 10 s, or at least 20 evenly spaced for short videos."""
+    total = max(1, int(np.floor(duration_seconds * 10 - 1e-6)) + 1)  # valid indices: 0..total-1
+    indices = list(range(0, total, FULL_FRAME_STEP))
+    if len(indices) < MIN_FULL_FRAMES:
+        indices = sorted({int(j * total / MIN_FULL_FRAMES) for j in range(MIN_FULL_FRAMES)})
+    return indices
+
+
+def run_full_frames(video_path: Path, out_dir: Path) -> FullFramesOutput:
+    """JPEGs of the full frame (and 320 px thumbnails) at the sampled tenths of a second."""
+    info = probe(video_path)
+    wanted = full_frame_indices(info.duration_seconds)
+    frames_dir = Path(out_dir) / "full_frames"
+    thumbs_dir = Path(out_dir) / "full_frames_thumbnails"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    thumbs_dir.mkdir(parents=True, exist_ok=True)
+    pending = set(wanted)
+    written: list[int] = []
+    stream = ((d.time, d.frame) for d in iter_frames(video_path))
+    for k, frame in sampled(stream, info.duration_seconds):
+        if k not in pending:
+            continue
+        rgb = to_rgb(frame, info.rotation)
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        name = f"frame_{k:010d}.jpg"
+        cv2.imwrite(str(frames_dir / name), bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        thumb_h = max(1, round(bgr.shape[0] * THUMBNAIL_WIDTH / bgr.shape[1]))
+        thumb = cv2.resize(bgr, (THUMBNAIL_WIDTH, thumb_h), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(thumbs_dir / name), thumb, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        written.append(k)
+        pending.discard(k)
+        if not pending:
+            break
+    return FullFramesOutput(info=info, indices=sorted(written))
+
+
+# ---------------------------------------------------------------------------------------------
+# layout
+
+
+def _frame_boxes(path: Path, index: int) -> lay.FrameBoxes:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise BadInputError(f"{path.name}: not a readable JPEG full frame")
+    h, w = image.shape[:2]
+    boxes = ocr.detect(image, limit_side=LAYOUT_DETECT_SIDE)
+    readings = ocr.recognize([ocr.crop(image, b) for b in boxes]) if boxes else []
+    return lay.FrameBoxes(index, w, h, [(b, t, s) for b, (t, s) in zip(boxes, readings)])
+
+
+def run_layout(frames_dir: Path, layout_db_path: Path) -> LayoutOutput:
+    """OCR boxes of every full frame into layout.db, and the caption region from where text recurs."""
+    paths = sorted(Path(frames_dir).glob("frame_*.jpg"))
+    if not paths:
+        raise BadInputError(f"no full frames (frame_*.jpg) in {Path(frames_dir).name}")
+    frames = [_frame_boxes(p, int(p.stem.split("_")[1])) for p in paths]
+    result = lay.detect_zones(frames)
+    lay.write_layout_db(layout_db_path, frames, result)
+    return LayoutOutput(
+        region=result.region,
+        confidence=result.confidence,
+        frame_count=len(frames),
+        box_count=sum(len(f.boxes) for f in frames),
+        stats={**result.stats, "zones": len(result.zones)},
+    )
+
+
+def _stored_layout(layout_db_path: Path, info: VideoInfo) -> lay.StoredLayout:
+    try:
+        stored = lay.read_layout_db(layout_db_path)
+    except FileNotFoundError as exc:
+        raise BadInputError(f"layout.db is missing: {exc}") from exc
+    if stored.frame_width is not None and (stored.frame_width, stored.frame_height) != (info.width, info.height):
+        raise BadInputError(
+            f"layout.db was made for {stored.frame_width}x{stored.frame_height}, "
+            f"the video is {info.width}x{info.height}"
+        )
+    return stored
+
+
+# ---------------------------------------------------------------------------------------------
+# cropped frames
+
+
+def run_cropped_frames(video_path: Path, layout_db_path: Path, out_dir: Path) -> CroppedOutput:
+    """The caption band at 10 Hz as VP9/WebM chunks in three modulo levels."""
+    info = probe(video_path)
+    stored = _stored_layout(layout_db_path, info)
+    if stored.region is None:
+        return CroppedOutput(frame_count=0, chunk_count=0, chunk_paths=[])
+    region = stored.region.even(info.width, info.height)
+    total = int(np.ceil(info.duration_seconds * 10 - 1e-6))
+    writer = ChunkWriter(Path(out_dir), region.width, region.height, max(1, total))
+    count = 0
+    try:
+        stream = ((d.time, d.frame) for d in iter_frames(video_path))
+        for k, frame in sampled(stream, info.duration_seconds):
+            writer.add(k, crop_yuv420(frame, region, info.rotation))
+            count = k + 1
+    finally:
+        paths = writer.close()
+    return CroppedOutput(frame_count=min(count, max(1, total)), chunk_count=len(paths), chunk_paths=paths)
+
+
+# ---------------------------------------------------------------------------------------------
+# captions
+
+
+@dataclass
+class _Found:
+    zone: int
+    first: int
+    last: int
+    start: float
+    end: float
+    text: str
+    confidence: float
+    samples: int
+
+
+def _read_segments(
+    segments: list[Segment], zone: int, band_width: int, stats: dict[str, float]
+) -> list[_Found]:
+    found: list[_Found] = []
+    scale = analysis_scale(band_width)
+    for segment in segments:
+        if not segment.kept:
+            continue
+        floor = min_text_pixels(segment.kept[0].smoothed.shape)
+        if not segment.has_text(floor):
+            continue
+        voters = segment.voting_samples()
+        middle = voters[len(voters) // 2]
+        started = time.perf_counter()
+        reading = read_caption([s.gray for s in voters], middle.text, scale)
+        stats["ocr_seconds"] += time.perf_counter() - started
+        stats["ocr_reads"] += reading.reads
+        stats["segments_read"] += 1
+        if reading.text:
+            found.append(
+                _Found(zone, segment.first, segment.last, segment.start_time, segment.end_time,
+                       reading.text, reading.confidence, segment.sample_count)
+            )
+    return found
+
+
+def _merge(found: list[_Found]) -> list[_Found]:
+    """Join contiguous segments of one caption: identical text (over-split), or a short fragment
+    (a fade step) whose text is close to its neighbour's."""
+    merged: list[_Found] = []
+    for item in sorted(found, key=lambda f: (f.zone, f.first)):
+        if merged:
+            last = merged[-1]
+            contiguous = last.zone == item.zone and item.first == last.last + 1
+            same = normalise(last.text) == normalise(item.text)
+            fragment = min(last.samples, item.samples) <= 2 and fuzz.ratio(last.text, item.text) >= 80
+            if contiguous and (same or fragment):
+                keep = last if (same or last.samples >= item.samples) else item
+                merged[-1] = _Found(
+                    last.zone, last.first, item.last, last.start, item.end, keep.text,
+                    keep.confidence, last.samples + item.samples,
+                )
+                continue
+        merged.append(item)
+    return merged
+
+
+def _to_caption(found: _Found, caption_id: int) -> Caption:
+    first_k, last_k = cdb.tenths_span(found.start, found.end)
+    return Caption(
+        id=caption_id,
+        start_frame_index=first_k,
+        end_frame_index=last_k,
+        start_native_frame=found.first,
+        end_native_frame=found.last,
+        start_seconds=round(found.start, 6),
+        end_seconds=round(found.end, 6),
+        text=found.text,
+        text_ocr_status=cdb.OCR_DONE,
+        text_ocr_confidence=round(found.confidence, 4),
+        zone=found.zone,
+    )
+
+
+def _overlaps(a: Caption, b: Caption) -> bool:
+    return a.zone == b.zone and a.start_seconds < b.end_seconds and b.start_seconds < a.end_seconds
+
+
+def _carry_over(new: list[Caption], previous: list[Caption]) -> list[Caption]:
+    """Keep every caption a person owns unchanged; drop new captions that collide with them; give
+    new captions ids that cannot collide with kept ones."""
+    kept = [c for c in previous if c.person_owned]
+    fresh = [c for c in new if not any(_overlaps(c, k) for k in kept)]
+    next_id = max((c.id for c in kept), default=0) + 1
+    for caption in sorted(fresh, key=lambda c: (c.start_seconds, c.zone)):
+        caption.id = next_id
+        next_id += 1
+    return sorted(kept + fresh, key=lambda c: (c.start_seconds, c.zone, c.id))
+
+
+def _write_outputs(
+    captions_db_path: Path, captions: list[Caption], metadata: dict[str, str], stats: dict[str, object]
+) -> CaptionsOutput:
+    captions_db_path = Path(captions_db_path)
+    cdb.write_captions(captions_db_path, captions, metadata)
+    srt = write_srt(captions, captions_db_path.with_name("captions.srt"))
+    vtt = write_vtt(captions, captions_db_path.with_name("captions.vtt"))
+    return CaptionsOutput(captions=cdb.read_captions(captions_db_path), srt_path=srt, vtt_path=vtt, stats=stats)
+
+
+def _metadata(info: VideoInfo, zones: list[Region]) -> dict[str, str]:
+    return {
+        "width": str(info.width),
+        "height": str(info.height),
+        "fps": f"{info.fps:.6f}",
+        "duration_seconds": f"{info.duration_seconds:.6f}",
+        "total_frames": str(info.total_frames),
+        "zones": ";".join(f"{z.x},{z.y},{z.width},{z.height}" for z in zones),
+    }
+
+
+def run_captions(
+    video_path: Path,
+    layout_db_path: Path,
+    captions_db_path: Path,
+    previous_captions_db: Path | None = None,
+    reocr_caption_ids: list[int] | None = None,
+) -> CaptionsOutput:
+    """Caption extents by change detection in the band, OCR text per caption, captions.db + SRT/VTT."""
+    info = probe(video_path)
+    stored = _stored_layout(layout_db_path, info)
+    zones = [z.even(info.width, info.height) for z in stored.zones] if stored.region is not None else []
+    if reocr_caption_ids is not None:
+        if previous_captions_db is None:
+            raise BadInputError("re-reading captions needs the previous captions.db")
+        return _reocr(video_path, info, zones, captions_db_path, previous_captions_db, reocr_caption_ids)
+
+    stats: dict[str, float] = {"ocr_seconds": 0.0, "ocr_reads": 0, "segments_read": 0}
+    started = time.perf_counter()
+    trackers = [ExtentTracker() for _ in zones]
+    frames = 0
+    if zones:
+        for decoded in iter_frames(video_path):
+            for zone, tracker in zip(zones, trackers):
+                tracker.add_frame(decoded.index, decoded.time, crop_gray(decoded.frame, zone, info.rotation))
+            frames += 1
+    found: list[_Found] = []
+    for number, (zone, tracker) in enumerate(zip(zones, trackers)):
+        segments = tracker.finish(info.duration_seconds)
+        stats[f"zone{number}_segments"] = len(segments)
+        found += _read_segments(segments, number, zone.width, stats)
+    stats["scan_seconds"] = time.perf_counter() - started - stats["ocr_seconds"]
+    merged = _merge(found)
+    captions = [_to_caption(f, i + 1) for i, f in enumerate(sorted(merged, key=lambda f: (f.start, f.zone)))]
+    if previous_captions_db is not None:
+        captions = _carry_over(captions, cdb.read_captions(previous_captions_db))
+    stats.update(frames=frames, captions=len(captions))
+    return _write_outputs(captions_db_path, captions, _metadata(info, zones), dict(stats))
+
+
+def _reocr(
+    video_path: Path,
+    info: VideoInfo,
+    zones: list[Region],
+    captions_db_path: Path,
+    previous_captions_db: Path,
+    ids: list[int],
+) -> CaptionsOutput:
+    """Keep the previous extents; read the text of the captions ``ids`` again."""
+    captions = cdb.read_captions(previous_captions_db)
+    by_id = {c.id: c for c in captions}
+    unknown = [i for i in ids if i not in by_id]
+    if unknown:
+        raise BadInputError(f"captions {unknown} are not in the previous captions.db")
+    targets = [by_id[i] for i in ids]
+    # three frames spread over each caption, away from its (possibly faded) edges
+    wanted: dict[int, list[int]] = {}
+    for caption in targets:
+        span = caption.end_native_frame - caption.start_native_frame
+        picks = {caption.start_native_frame + round(span * p) for p in (0.25, 0.5, 0.75)}
+        for n in picks:
+            wanted.setdefault(n, []).append(caption.id)
+    images: dict[int, list[np.ndarray]] = {c.id: [] for c in targets}
+    last_needed = max(wanted, default=-1)
+    if zones:
+        for decoded in iter_frames(video_path):
+            for caption_id in wanted.get(decoded.index, []):
+                zone = zones[min(by_id[caption_id].zone, len(zones) - 1)]
+                images[caption_id].append(crop_gray(decoded.frame, zone, info.rotation))
+            if decoded.index >= last_needed:
+                break
+    stamp = cdb.now()
+    for caption in targets:
+        reading = read_caption(images[caption.id])
+        caption.text = reading.text
+        caption.text_ocr_status = cdb.OCR_DONE if reading.text else cdb.OCR_EMPTY
+        caption.text_ocr_confidence = round(reading.confidence, 4)
+        caption.text_edited_at = None  # the person asked for a machine reading of these
+        caption.updated_at = stamp
+    stats: dict[str, object] = {"reocr": len(targets), "captions": len(captions)}
+    return _write_outputs(captions_db_path, captions, _metadata(info, zones), stats)

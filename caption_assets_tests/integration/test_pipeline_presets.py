@@ -1,0 +1,89 @@
+"""The four pipeline steps on generated videos, compared with their exact ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+
+from caption_assets.errors import BadVideoError
+from caption_assets.processing import pipeline
+from caption_assets.processing.subtitles import read_cues
+from caption_assets.synthetic import GroundTruth, render_preset
+
+pytestmark = pytest.mark.integration
+
+
+def run_all(video: Path, out: Path) -> tuple[pipeline.LayoutOutput, pipeline.CroppedOutput, pipeline.CaptionsOutput]:
+    full = pipeline.run_full_frames(video, out)
+    assert full.indices and (out / "full_frames" / f"frame_{full.indices[0]:010d}.jpg").is_file()
+    assert len(full.indices) >= min(20, int(full.info.duration_seconds * 10))
+    layout = pipeline.run_layout(out / "full_frames", out / "layout.db")
+    cropped = pipeline.run_cropped_frames(video, out / "layout.db", out / "cropped")
+    captions = pipeline.run_captions(video, out / "layout.db", out / "captions.db")
+    return layout, cropped, captions
+
+
+def assert_matches(captions: list[pipeline.Caption], truth: GroundTruth) -> None:
+    got = [(c.text, c.start_native_frame, c.end_native_frame) for c in captions]
+    want = [(c.text, c.first_frame, c.last_frame) for c in truth.captions]
+    assert [g[0] for g in got] == [w[0] for w in want]
+    for (_, gs, ge), (_, ws, we) in zip(got, want):
+        assert abs(gs - ws) <= 1 and abs(ge - we) <= 1
+
+
+def test_short_bottom(tmp_path: Path) -> None:
+    truth = render_preset("short_bottom", tmp_path / "v.mp4")
+    layout, cropped, out = run_all(tmp_path / "v.mp4", tmp_path / "out")
+    assert layout.region is not None and layout.region.y > 360  # the bottom half
+    assert cropped.frame_count == 50 and cropped.chunk_count == 4
+    assert all(p.is_file() and p.stat().st_size > 0 for p in cropped.chunk_paths)
+    assert_matches(out.captions, truth)
+    assert [t for _, _, t in read_cues(out.srt_path)] == [c.text for c in truth.captions]
+    assert [c.text for c in pipeline.read_captions(tmp_path / "out" / "captions.db")] == [c.text for c in truth.captions]
+
+
+def test_no_text_gives_zero_captions_and_valid_empty_outputs(tmp_path: Path) -> None:
+    render_preset("no_text", tmp_path / "v.mp4")
+    layout, cropped, out = run_all(tmp_path / "v.mp4", tmp_path / "out")
+    assert layout.region is None and layout.confidence == 0.0
+    assert cropped.chunk_count == 0
+    assert out.captions == [] and pipeline.read_captions(tmp_path / "out" / "captions.db") == []
+    assert read_cues(out.srt_path) == [] and out.vtt_path.read_text().startswith("WEBVTT")
+
+
+@pytest.mark.slow
+def test_multi_30s_and_reocr(tmp_path: Path) -> None:
+    truth = render_preset("multi_30s", tmp_path / "v.mp4")
+    _, cropped, out = run_all(tmp_path / "v.mp4", tmp_path / "out")
+    assert cropped.frame_count == 300
+    assert_matches(out.captions, truth)
+    again = pipeline.run_captions(
+        tmp_path / "v.mp4", tmp_path / "out" / "layout.db", tmp_path / "re" / "captions.db",
+        previous_captions_db=tmp_path / "out" / "captions.db", reocr_caption_ids=[out.captions[3].id],
+    )
+    assert [(c.id, c.text, c.start_native_frame) for c in again.captions] == [
+        (c.id, c.text, c.start_native_frame) for c in out.captions]
+
+
+def test_bad_input_is_a_bad_video_error(tmp_path: Path) -> None:
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("this is not a video")
+    zero = tmp_path / "zero.mkv"
+    with av.open(str(zero), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        container.start_encoding()
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    for path in (not_video, zero, empty, tmp_path / "missing.mp4"):
+        for step in (
+            lambda p: pipeline.run_full_frames(p, tmp_path / "o"),
+            lambda p: pipeline.run_cropped_frames(p, tmp_path / "layout.db", tmp_path / "o"),
+            lambda p: pipeline.run_captions(p, tmp_path / "layout.db", tmp_path / "c.db"),
+        ):
+            with pytest.raises(BadVideoError) as info:
+                step(path)
+            assert "\n" not in str(info.value) and path.name in str(info.value)
