@@ -47,19 +47,23 @@ def stop_group(proc: subprocess.Popen[bytes], grace_seconds: float = 20.0) -> in
 
 
 def run_dagster_dev(port: int, on_started: Callable[[], None] | None = None) -> int:
-    proc = subprocess.Popen(dagster_dev_command(port), start_new_session=True)
     def forward(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Installed before the child starts: a shell's background job begins with SIGINT ignored, and
+    # an ignored signal would be inherited by dagster dev; a Python handler resets to the default
+    # in the child at exec.
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    proc: subprocess.Popen[bytes] | None = None
     try:
+        proc = subprocess.Popen(dagster_dev_command(port), start_new_session=True)
         if on_started is not None:
             on_started()
         return proc.wait()
     except KeyboardInterrupt:
-        return stop_group(proc)
+        return stop_group(proc) if proc is not None else 130
     finally:
+        if proc is not None and proc.poll() is None:
+            stop_group(proc)
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if proc.poll() is None:
-            stop_group(proc)

@@ -78,9 +78,11 @@ class FunctionSettings:
         )
 
 
-# Defaults from benchmarks/modal_cost.py (a 60 s 720p30 video): decoding and OCR of ~20 frames are
-# light; the 10 Hz crop with VP9 encoding and the per-caption OCR are the heavy steps. Timeouts leave
-# room for 2-minute 4K uploads.
+# Sized from benchmarks/modal_cost.py (60 s 720p30, 21 captions, 2 CPUs): full_frames 1.6 s,
+# layout (OCR of ~20 full frames) 11.7 s, cropped_frames (10 Hz crop, VP9) 7.7 s, captions 5.5 s,
+# peak RSS under 500 MiB. Memory is billed as max(request, use): 2 GiB leaves room for 4K frames
+# without paying much (about 15% of the cost). Timeouts leave room for long 4K uploads; the
+# orchestrator's wait limit (ComputeResource.timeout_seconds) must stay above them.
 DEFAULTS: dict[str, FunctionSettings] = {
     "full_frames": FunctionSettings(timeout_seconds=900, cpu=1.0, memory_mb=2048),
     "layout": FunctionSettings(timeout_seconds=900, cpu=2.0, memory_mb=2048),

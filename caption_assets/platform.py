@@ -52,6 +52,10 @@ def prepare_environment(settings: Settings) -> LocalEnvironment:
         urls = ensure_embedded(data_dir)
         catalog_url = urls.catalog_url if settings.catalog == "postgres" else None
         dagster_url = urls.dagster_url
+        if catalog_url:
+            # children (dagster dev's code servers and run workers) connect to the running server
+            # directly; this process owns it and stops it when it exits
+            os.environ["CAPTION_ASSETS_DATABASE_URL"] = catalog_url
     os.environ.setdefault(DAGSTER_PG_URL_ENV, dagster_url)
 
     home = settings.dagster_home()

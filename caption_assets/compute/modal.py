@@ -142,11 +142,12 @@ class ModalCompute(Compute):
         self.timeout_seconds = float(timeout_seconds)
         self.step_timeouts = {k: float(v) for k, v in (step_timeouts or {}).items()}
         self.poll_seconds = float(poll_seconds)
-        self._lookup = function_lookup or modal_function_lookup(environment_name)
+        self.function_lookup = function_lookup or modal_function_lookup(environment_name)
         self.on_call = on_call
         self._clock = clock
         self._lock = threading.Lock()
         self._in_flight: _InFlight | None = None
+        self._stopped = threading.Event()
         self.calls: list[CallInfo] = []
         self.last_call_id: str | None = None
 
@@ -170,9 +171,10 @@ class ModalCompute(Compute):
         return self._run("captions", job.tenant_id, job.video_id, ids)
 
     def cancel(self) -> None:
-        """Cancel the call in flight, if any (safe from any thread; the waiting thread then raises
-        ``ComputeCancelledError``)."""
+        """Cancel the call in flight, if any, and refuse new ones (the run is being stopped).
+        Safe from any thread; the waiting thread then raises ``ComputeCancelledError``."""
         with self._lock:
+            self._stopped.set()
             in_flight = self._in_flight
         if in_flight is not None:
             in_flight.cancel_requested.set()
@@ -185,8 +187,10 @@ class ModalCompute(Compute):
     def _run(self, step: str, *args: Any) -> Any:
         function_name = FUNCTION_NAMES[step]
         where = f"{self.app_name}/{function_name}"
+        if self._stopped.is_set():
+            raise ComputeCancelledError(f"{step}: not started, this run was cancelled", step=step)
         try:
-            call = self._lookup(self.app_name, function_name).spawn(*args)
+            call = self.function_lookup(self.app_name, function_name).spawn(*args)
         except Exception as exc:
             translated = self._translate(exc, step, where, call_id=None)
             if translated is exc:
@@ -198,6 +202,9 @@ class ModalCompute(Compute):
             self._in_flight = in_flight
             self.calls.append(info)
             self.last_call_id = info.call_id
+            if self._stopped.is_set():
+                # cancel() came while spawn was still returning: it could not see this call yet
+                in_flight.cancel_requested.set()
         logger.info("%s: spawned Modal call %s of %s", step, info.call_id, where)
         if self.on_call is not None:
             try:
@@ -205,6 +212,8 @@ class ModalCompute(Compute):
             except Exception:  # a broken log hook must not orphan a running remote call
                 logger.exception("on_call hook failed for Modal call %s", info.call_id)
         try:
+            if in_flight.cancel_requested.is_set():
+                self._cancel_remote(in_flight)
             return self._wait(in_flight, where)
         finally:
             with self._lock:
