@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field
+
+from caption_assets.admission import DEFAULT_LIMITS, TierLimits
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PIPELINE_VERSION = "1"
@@ -39,6 +41,13 @@ class Settings(BaseSettings):
     priority_max_boost: int = 20
     max_wait_hours: float = 6.0
     sensor_batch_size: int = 100
+
+    # admission (JSON, e.g. {"free": {"max_duration_seconds": 600, ...}}): tiers not named keep
+    # the defaults
+    tier_limits: dict[str, TierLimits] = Field(default_factory=dict)
+
+    def limits(self) -> dict[str, TierLimits]:
+        return {**DEFAULT_LIMITS, **self.tier_limits}
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()

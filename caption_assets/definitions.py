@@ -10,9 +10,12 @@ from caption_assets.assets.captions import captions_db, cropped_frames
 from caption_assets.assets.layout import full_frames, layout_db
 from caption_assets.config import Settings, get_settings
 from caption_assets.jobs import captions_job, layout_job
+from caption_assets.maintenance import maintenance_job, maintenance_schedule
 from caption_assets.resources.catalog import CatalogResource
 from caption_assets.resources.compute import ComputeResource
 from caption_assets.resources.store import StoreResource
+from caption_assets.sensors.ocr_requests import caption_ocr_requests
+from caption_assets.sensors.refused import refused_work
 from caption_assets.sensors.run_status import (
     run_cancellations_to_catalog,
     run_failures_to_catalog,
@@ -50,10 +53,13 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or get_settings()
     return dg.Definitions(
         assets=[full_frames, layout_db, cropped_frames, captions_db],
-        jobs=[layout_job, captions_job],
+        jobs=[layout_job, captions_job, maintenance_job],
+        schedules=[maintenance_schedule],
         sensors=[
             new_uploads,
             layout_approvals,
+            caption_ocr_requests,
+            refused_work,
             run_failures_to_catalog,
             run_cancellations_to_catalog,
         ],

@@ -21,6 +21,8 @@ AGE_BOOST_TAG = "caption_assets/age_boost"
 BASE_TAG = "caption_assets/base_priority"
 STARVED_TAG = "caption_assets/starvation_guard"
 VIDEO_TAG = "caption_assets/video"
+# ISO 8601 age origin a run was created with, so the queue-aging sensor can recompute its priority
+SINCE_TAG = "caption_assets/since"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from dataclasses import asdict
 import dagster as dg
 
 from caption_assets import quality
+from caption_assets.admission import admit
+from caption_assets.config import get_settings
 from caption_assets.checks import to_check_result
 from caption_assets.assets.runtime import COMPUTE_RETRY_POLICY, load_video, status_guard
 from caption_assets.catalog.base import VideoMetadata
@@ -48,6 +50,8 @@ def full_frames(
     with status_guard(context, cat, video_id, ["layout_status"], "full_frames"):
         vc = load_video(cat, video_id)
         attempt = cat.begin_processing(vc.video.id, "layout_status")
+        limits = get_settings().limits()
+        admit(vc.tenant.tier, limits, size_bytes=vc.video.size_bytes)
         artifacts = store.get(tenant_exists=cat.tenant_exists)
         result = compute.get(artifacts).full_frames(vc.job)
         cat.record_metadata(
@@ -59,6 +63,15 @@ def full_frames(
                 fps=result.fps,
                 total_frames=result.total_frames,
             ),
+        )
+        # duration and resolution are known once the video was opened: checked before the
+        # expensive OCR of layout_db and everything after it
+        admit(
+            vc.tenant.tier,
+            limits,
+            duration_seconds=result.duration_seconds,
+            width=result.width,
+            height=result.height,
         )
     keys = VideoKeys(vc.tenant.id, vc.video.id)
     return dg.MaterializeResult(

@@ -5,6 +5,7 @@ the right kind of Dagster failure (permanent: no retry; transient: the RetryPoli
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -108,6 +109,29 @@ def status_guard(
         raise dg.Failure(description=message, allow_retries=False) from exc
 
 
+def acquire_waiting(
+    catalog: Catalog,
+    video_id: str,
+    database: LockDatabase,
+    holder: str,
+    ttl_seconds: int,
+    wait_seconds: float,
+    poll_seconds: float = 2.0,
+) -> None:
+    """Take the lock, waiting while someone else holds it (a person editing in the web app, or
+    another run). Past ``wait_seconds`` raise ``LockHeldError``: transient, so the step's
+    RetryPolicy tries again later instead of failing the video."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        result = catalog.acquire_server_lock(video_id, database, holder, ttl_seconds)
+        if result.acquired:
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LockHeldError(video_id, database, result.holder, result.expires_at)
+        time.sleep(min(poll_seconds, remaining))
+
+
 @contextmanager
 def video_locks(
     catalog: Catalog,
@@ -116,15 +140,16 @@ def video_locks(
     databases: Sequence[LockDatabase] = ("layout", "captions"),
     ttl_seconds: int = LOCK_TTL_SECONDS,
     release: bool = True,
+    wait_seconds: float | None = None,
 ) -> Iterator[None]:
     """Hold the video's server locks for the duration of the block, renewing them in the
-    background; a lock held by someone else raises ``LockHeldError`` (transient: retried)."""
+    background. By default a held lock is waited for up to one lock lifetime, so a crashed
+    holder's lock has expired by then."""
+    wait = ttl_seconds + 60 if wait_seconds is None else wait_seconds
     acquired: list[LockDatabase] = []
     try:
         for database in databases:
-            result = catalog.acquire_server_lock(video_id, database, holder, ttl_seconds)
-            if not result.acquired:
-                raise LockHeldError(video_id, database, result.holder, result.expires_at)
+            acquire_waiting(catalog, video_id, database, holder, ttl_seconds, wait)
             acquired.append(database)
         stop = threading.Event()
 

@@ -98,6 +98,16 @@ class StaleLock:
 
 
 @dataclass(frozen=True)
+class ProcessingVideo:
+    """A video with a status column in ``processing``: work that a live run must own."""
+
+    video_id: str
+    tenant_id: str
+    columns: tuple[StatusColumn, ...]
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class VideoMetadata:
     duration_seconds: float
     width: int
@@ -186,6 +196,18 @@ class Catalog(abc.ABC):
 
     @abc.abstractmethod
     def mark_deleted(self, video_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def set_tenant_active(self, tenant_id: str, active: bool) -> None: ...
+
+    @abc.abstractmethod
+    def videos_in_processing(self, limit: int = 1000) -> list[ProcessingVideo]:
+        """Videos with any status column in ``processing``, least recently updated first."""
+
+    @abc.abstractmethod
+    def refused_videos(self, video_ids: list[str]) -> dict[str, str]:
+        """Of ``video_ids``, those whose work must not run, with the reason (unknown video,
+        video deleted, tenant inactive)."""
 
     # locks -------------------------------------------------------------------------------------
     @abc.abstractmethod

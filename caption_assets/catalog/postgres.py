@@ -28,6 +28,7 @@ from caption_assets.catalog.base import (
     LockResult,
     OcrRequest,
     PendingUpload,
+    ProcessingVideo,
     StaleLock,
     Status,
     StatusColumn,
@@ -45,6 +46,8 @@ from caption_assets.catalog.rows import (
     lock_result_from_state,
     ocr_request_from_row,
     pending_upload_from_row,
+    processing_video_from_row,
+    refused_from_rows,
     stale_lock_from_row,
     tenant_from_row,
     video_from_row,
@@ -349,6 +352,30 @@ class PostgresCatalog(Catalog):
         self._scalar(
             "mark_deleted", f"video {video_id}", "select captionacc.mark_video_deleted(%s)", (video_id,)
         )
+
+    def set_tenant_active(self, tenant_id: str, active: bool) -> None:
+        tenant_id = validate_uuid(tenant_id, "tenant id")
+        self._scalar(
+            "set_tenant_active", f"tenant {tenant_id}",
+            "select captionacc.set_tenant_active(%s, %s)", (tenant_id, bool(active)),
+        )
+
+    def videos_in_processing(self, limit: int = 1000) -> list[ProcessingVideo]:
+        rows = self._all(
+            "videos_in_processing", "videos in processing",
+            "select * from captionacc.videos_in_processing(%s)", (int(limit),),
+        )
+        return [processing_video_from_row(r) for r in rows]
+
+    def refused_videos(self, video_ids: list[str]) -> dict[str, str]:
+        ids = [validate_uuid(v, "video id") for v in video_ids]
+        if not ids:
+            return {}
+        rows = self._all(
+            "refused_videos", f"{len(ids)} videos",
+            "select * from captionacc.refused_videos(%s::uuid[])", (ids,),
+        )
+        return refused_from_rows(rows)
 
     # ---- locks ---------------------------------------------------------------------------------
 

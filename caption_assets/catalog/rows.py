@@ -16,6 +16,7 @@ from caption_assets.catalog.base import (
     LockResult,
     OcrRequest,
     PendingUpload,
+    ProcessingVideo,
     StaleLock,
     Tenant,
     Video,
@@ -134,3 +135,20 @@ def lock_result_from_state(acquired: bool, state: Mapping[str, Any] | None) -> L
         kind=state["lock_kind"] if state else None,
         expires_at=timestamp(state["expires_at"]) if state else None,
     )
+
+
+def processing_video_from_row(row: Mapping[str, Any]) -> ProcessingVideo:
+    """A row of ``captionacc.videos_in_processing``."""
+    return ProcessingVideo(
+        video_id=str(row["video_id"]),
+        tenant_id=str(row["tenant_id"]),
+        columns=tuple(
+            c for c in ("layout_status", "boundaries_status", "text_status") if row[c] == "processing"
+        ),  # type: ignore[arg-type]
+        updated_at=_required_timestamp(row["updated_at"]),
+    )
+
+
+def refused_from_rows(rows: list[Mapping[str, Any]]) -> dict[str, str]:
+    """Rows of ``captionacc.refused_videos`` -> {video id: reason}."""
+    return {str(r["video_id"]): str(r["reason"]) for r in rows}

@@ -32,6 +32,7 @@ from caption_assets.catalog.base import (
     LockResult,
     OcrRequest,
     PendingUpload,
+    ProcessingVideo,
     StaleLock,
     Status,
     StatusColumn,
@@ -58,6 +59,8 @@ from caption_assets.catalog.rows import (
     lock_result_from_state,
     ocr_request_from_row,
     pending_upload_from_row,
+    processing_video_from_row,
+    refused_from_rows,
     stale_lock_from_row,
     tenant_from_row,
     video_from_row,
@@ -384,6 +387,26 @@ class SupabaseCatalog(Catalog):
     def mark_deleted(self, video_id: str) -> None:
         video_id = validate_uuid(video_id, "video id")
         self._rpc("mark_deleted", f"video {video_id}", "mark_video_deleted", {"p_video_id": video_id})
+
+    def set_tenant_active(self, tenant_id: str, active: bool) -> None:
+        tenant_id = validate_uuid(tenant_id, "tenant id")
+        self._rpc(
+            "set_tenant_active", f"tenant {tenant_id}", "set_tenant_active",
+            {"p_tenant_id": tenant_id, "p_active": bool(active)},
+        )
+
+    def videos_in_processing(self, limit: int = 1000) -> list[ProcessingVideo]:
+        op, subject = "videos_in_processing", "videos in processing"
+        rows = self._rpc(op, subject, "videos_in_processing", {"p_limit": int(limit)})
+        return [processing_video_from_row(r) for r in _rows(op, subject, rows)]
+
+    def refused_videos(self, video_ids: list[str]) -> dict[str, str]:
+        ids = [validate_uuid(v, "video id") for v in video_ids]
+        if not ids:
+            return {}
+        op, subject = "refused_videos", f"{len(ids)} videos"
+        rows = self._rpc(op, subject, "refused_videos", {"p_video_ids": ids})
+        return refused_from_rows(_rows(op, subject, rows))
 
     # ---- locks ---------------------------------------------------------------------------------
 

@@ -137,7 +137,9 @@ class ModalCompute(Compute):
             raise ValueError("poll_seconds must be positive")
         unknown = set(step_timeouts or {}) - set(FUNCTION_NAMES)
         if unknown:
-            raise ValueError(f"step_timeouts names unknown steps {sorted(unknown)}; known: {sorted(FUNCTION_NAMES)}")
+            raise ValueError(
+                f"step_timeouts names unknown steps {sorted(unknown)}; known: {sorted(FUNCTION_NAMES)}"
+            )
         self.app_name = app_name
         self.timeout_seconds = float(timeout_seconds)
         self.step_timeouts = {k: float(v) for k, v in (step_timeouts or {}).items()}

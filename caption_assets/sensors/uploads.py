@@ -9,7 +9,13 @@ import dagster as dg
 from caption_assets.config import PIPELINE_VERSION, get_settings
 from caption_assets.jobs import captions_job, layout_job
 from caption_assets.partitions import VIDEOS_PARTITION_NAME, videos_partitions
-from caption_assets.priority import VIDEO_TAG, PriorityPolicy, priority_for, priority_tags
+from caption_assets.priority import (
+    SINCE_TAG,
+    VIDEO_TAG,
+    PriorityPolicy,
+    priority_for,
+    priority_tags,
+)
 from caption_assets.resources.catalog import CatalogResource
 
 SENSOR_INTERVAL_SECONDS = 5
@@ -25,12 +31,16 @@ def priority_policy() -> PriorityPolicy:
     )
 
 
-def _run_tags(video_id: str, tenant_id: str, tier: str, since: datetime) -> dict[str, str]:
+def run_tags(video_id: str, tenant_id: str, tier: str, since: datetime) -> dict[str, str]:
     priority = priority_for(tier, since, datetime.now(timezone.utc), priority_policy())
-    return {**priority_tags(tenant_id, tier, priority), VIDEO_TAG: video_id}
+    return {
+        **priority_tags(tenant_id, tier, priority),
+        VIDEO_TAG: video_id,
+        SINCE_TAG: since.isoformat(),
+    }
 
 
-def _new_partitions(instance: dg.DagsterInstance, keys: list[str]) -> list[str]:
+def new_partition_keys(instance: dg.DagsterInstance, keys: list[str]) -> list[str]:
     return [
         k for k in dict.fromkeys(keys) if not instance.has_dynamic_partition(VIDEOS_PARTITION_NAME, k)
     ]
@@ -53,12 +63,12 @@ def new_uploads(context: dg.SensorEvaluationContext, catalog: CatalogResource) -
             partition_key=p.video_id,
             # a retry increments processing_attempt, so it gets a new run key and runs again
             run_key=f"layout:{p.video_id}:{p.processing_attempt}:{PIPELINE_VERSION}",
-            tags=_run_tags(p.video_id, p.tenant_id, p.tier, p.uploaded_at),
+            tags=run_tags(p.video_id, p.tenant_id, p.tier, p.uploaded_at),
         )
         for p in pending
     ]
     last = pending[-1]
-    new_keys = _new_partitions(context.instance, [p.video_id for p in pending])
+    new_keys = new_partition_keys(context.instance, [p.video_id for p in pending])
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[videos_partitions.build_add_request(new_keys)]
@@ -85,11 +95,11 @@ def layout_approvals(
         dg.RunRequest(
             partition_key=a.video_id,
             run_key=f"captions:{a.video_id}:{a.layout_approved_at.isoformat()}:{PIPELINE_VERSION}",
-            tags=_run_tags(a.video_id, a.tenant_id, a.tier, a.uploaded_at),
+            tags=run_tags(a.video_id, a.tenant_id, a.tier, a.uploaded_at),
         )
         for a in approved
     ]
-    new_keys = _new_partitions(context.instance, [a.video_id for a in approved])
+    new_keys = new_partition_keys(context.instance, [a.video_id for a in approved])
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[videos_partitions.build_add_request(new_keys)]

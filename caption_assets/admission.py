@@ -1,0 +1,65 @@
+"""Per-tier limits checked before the expensive steps (DESIGN.md section 6). Pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from caption_assets.errors import AdmissionError
+
+
+@dataclass(frozen=True)
+class TierLimits:
+    max_duration_seconds: float
+    max_size_bytes: int
+    max_width: int
+    max_height: int
+
+
+DEFAULT_LIMITS: dict[str, TierLimits] = {
+    "free": TierLimits(15 * 60, 2 * 1024**3, 1920, 1920),
+    "premium": TierLimits(2 * 3600, 10 * 1024**3, 3840, 3840),
+    "enterprise": TierLimits(6 * 3600, 50 * 1024**3, 7680, 7680),
+}
+
+
+def violations(
+    tier: str,
+    limits: dict[str, TierLimits],
+    size_bytes: int | None = None,
+    duration_seconds: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> list[str]:
+    """Which of the tier's limits the video exceeds, in words a person can act on. Unknown
+    values are not checked (the caller checks again once they are known). Width and height limits
+    apply to the longer and shorter side, so a vertical video is judged like its landscape twin."""
+    limit = limits.get(tier)
+    if limit is None:
+        return [f"tier {tier!r} has no limits configured"]
+    found: list[str] = []
+    if size_bytes is not None and size_bytes > limit.max_size_bytes:
+        found.append(
+            f"file size {size_bytes / 1024**2:.0f} MiB exceeds the {tier} limit of "
+            f"{limit.max_size_bytes / 1024**2:.0f} MiB"
+        )
+    if duration_seconds is not None and duration_seconds > limit.max_duration_seconds:
+        found.append(
+            f"duration {duration_seconds / 60:.1f} min exceeds the {tier} limit of "
+            f"{limit.max_duration_seconds / 60:.0f} min"
+        )
+    if width is not None and height is not None:
+        long_side, short_side = max(width, height), min(width, height)
+        if long_side > max(limit.max_width, limit.max_height) or short_side > min(
+            limit.max_width, limit.max_height
+        ):
+            found.append(
+                f"resolution {width}x{height} exceeds the {tier} limit of "
+                f"{limit.max_width}x{limit.max_height}"
+            )
+    return found
+
+
+def admit(tier: str, limits: dict[str, TierLimits], **measures: float | int | None) -> None:
+    problems = violations(tier, limits, **measures)  # type: ignore[arg-type]
+    if problems:
+        raise AdmissionError("; ".join(problems) + ". Upgrade the tier or upload a smaller video.")

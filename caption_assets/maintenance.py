@@ -1,0 +1,87 @@
+"""Repairs that run on a schedule: expired locks are cleared and reported, and videos left in
+``processing`` by a run that is no longer alive are marked ``error`` with details."""
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from caption_assets.catalog.base import Catalog, error_details
+from caption_assets.resources.catalog import CatalogResource
+from caption_assets.sensors.refused import IN_FLIGHT
+
+# A run request is written before its run exists; give the queue that long before calling a
+# video in 'processing' abandoned.
+REPAIR_GRACE = timedelta(minutes=10)
+
+
+def runs_of_video(instance: dg.DagsterInstance, video_id: str, statuses=None, limit: int = 1):
+    return instance.get_run_records(
+        filters=dg.RunsFilter(tags={"dagster/partition": video_id}, statuses=statuses),
+        limit=limit,
+    )
+
+
+def repair_stuck_videos(
+    instance: dg.DagsterInstance,
+    catalog: Catalog,
+    now: datetime | None = None,
+    grace: timedelta = REPAIR_GRACE,
+) -> dict[str, list[str]]:
+    """Mark ``error`` every ``processing`` column no live run owns; free that run's locks.
+    Returns {video id: columns repaired}."""
+    now = now or datetime.now(timezone.utc)
+    repaired: dict[str, list[str]] = {}
+    for video in catalog.videos_in_processing(limit=1000):
+        if now - video.updated_at < grace:
+            continue
+        if runs_of_video(instance, video.video_id, statuses=IN_FLIGHT):
+            continue
+        last = runs_of_video(instance, video.video_id)
+        last_run_id = last[0].dagster_run.run_id if last else None
+        details = error_details(
+            message="no live run owns this video's work: its run ended without recording the "
+            "outcome. Retry by setting the status back to 'wait' or re-materializing the partition.",
+            error="stuck in processing",
+            run_id=last_run_id,
+        )
+        for column in video.columns:
+            catalog.set_status(video.video_id, column, "error", details)
+        if last_run_id:
+            for database in ("layout", "captions"):
+                catalog.release_server_lock(video.video_id, database, last_run_id)
+        repaired[video.video_id] = list(video.columns)
+    return repaired
+
+
+@dg.op(description="Remove expired video locks and report them.")
+def clear_expired_locks(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
+    stale = catalog.get().clear_stale_locks()
+    for lock in stale:
+        context.log.warning(
+            f"expired {lock.database} lock of video {lock.video_id} held by {lock.holder} "
+            f"(expired {lock.expires_at.isoformat()}) was cleared"
+        )
+    context.add_output_metadata({"cleared": len(stale)})
+    return len(stale)
+
+
+@dg.op(description="Mark videos left in 'processing' by dead runs as 'error'.")
+def repair_stuck_work(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
+    repaired = repair_stuck_videos(context.instance, catalog.get())
+    for video_id, columns in repaired.items():
+        context.log.warning(f"video {video_id}: {columns} left in processing; set to error")
+    context.add_output_metadata({"repaired": len(repaired)})
+    return len(repaired)
+
+
+@dg.job(description="Clears expired locks and repairs videos stuck in 'processing'.")
+def maintenance_job() -> None:
+    clear_expired_locks()
+    repair_stuck_work()
+
+
+maintenance_schedule = dg.ScheduleDefinition(
+    job=maintenance_job,
+    cron_schedule="*/5 * * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
