@@ -7,7 +7,9 @@ level's indices are cut into chunks of 32, each named by its first index; the la
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,16 +43,45 @@ def chunk_path(out_dir: Path, level: int, first: int) -> Path:
     return Path(out_dir) / f"modulo_{level}" / f"chunk_{first:010d}.webm"
 
 
-@dataclass
-class _OpenChunk:
-    container: av.container.OutputContainer
-    stream: av.video.stream.VideoStream
-    path: Path
-    written: int = 0
+def _encode_chunk(path: Path, width: int, height: int, frames: list[tuple[np.ndarray, ...]]) -> Path:
+    """One chunk file from its frames' Y, U, V planes (runs on a worker thread: libvpx releases the
+    GIL while it encodes, so chunks encode in parallel with each other and with decoding)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w", format="webm") as container:
+        stream = container.add_stream("libvpx-vp9", rate=10)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = Fraction(1, 10)
+        stream.codec_context.thread_count = 1  # parallelism comes from encoding chunks side by side
+        # realtime settings: chunks are for viewing in the annotation UI, speed matters more than size
+        stream.options = {"crf": "32", "b": "0", "deadline": "realtime", "cpu-used": "8",
+                          "lag-in-frames": "0"}
+        for pts, planes in enumerate(frames):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            for plane, data in zip(frame.planes, planes):
+                view = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+                view[:, : data.shape[1]] = data
+            frame.pts = pts
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _workers() -> int:
+    try:
+        return max(1, min(4, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, min(4, os.cpu_count() or 1))
 
 
 class ChunkWriter:
-    """Receives the band's 10 Hz frames in index order (Y, U, V planes) and writes the chunks."""
+    """Receives the band's 10 Hz frames in index order (Y, U, V planes) and writes the chunks.
+
+    A chunk's frames are buffered (32 band images at most per level) and the complete chunk is encoded
+    on a small thread pool; at most two chunks per worker wait, so memory stays bounded.
+    """
 
     def __init__(self, out_dir: Path, width: int, height: int, frame_count: int) -> None:
         self.out_dir = Path(out_dir)
@@ -62,49 +93,38 @@ class ChunkWriter:
             for chunk in chunks:
                 for index in chunk:
                     self._where[index] = (level, chunk[0], chunk[-1])
-        self._open: dict[int, _OpenChunk] = {}
+        self._open: dict[int, tuple[int, list[tuple[np.ndarray, ...]]]] = {}
+        workers = _workers()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vp9")
+        self._slots = threading.BoundedSemaphore(2 * workers)
+        self._futures: list[Future[Path]] = []
         self.paths: list[Path] = []
 
     def add(self, index: int, planes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         if index not in self._where:
             return
         level, first, last = self._where[index]
-        chunk = self._open.get(level)
-        if chunk is None:
-            chunk = self._start(level, first)
-        frame = av.VideoFrame(self.width, self.height, "yuv420p")
-        for plane, data in zip(frame.planes, planes):
-            view = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
-            view[:, : data.shape[1]] = data
-        frame.pts = chunk.written
-        for packet in chunk.stream.encode(frame):
-            chunk.container.mux(packet)
-        chunk.written += 1
+        if level not in self._open:
+            self._open[level] = (first, [])
+        self._open[level][1].append(planes)
         if index == last:
-            self._close(level)
+            self._submit(level)
 
     def close(self) -> list[Path]:
-        for level in list(self._open):
-            self._close(level)
+        try:
+            for level in list(self._open):
+                self._submit(level)
+            for future in self._futures:
+                self.paths.append(future.result())
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         return self.paths
 
-    def _start(self, level: int, first: int) -> _OpenChunk:
-        path = chunk_path(self.out_dir, level, first)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        container = av.open(str(path), mode="w", format="webm")
-        stream = container.add_stream("libvpx-vp9", rate=10)
-        stream.width, stream.height = self.width, self.height
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = Fraction(1, 10)
-        # realtime settings: chunks are for viewing in the annotation UI, speed matters more than size
-        stream.options = {"crf": "32", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
-        chunk = _OpenChunk(container, stream, path)
-        self._open[level] = chunk
-        return chunk
-
-    def _close(self, level: int) -> None:
-        chunk = self._open.pop(level)
-        for packet in chunk.stream.encode():
-            chunk.container.mux(packet)
-        chunk.container.close()
-        self.paths.append(chunk.path)
+    def _submit(self, level: int) -> None:
+        first, frames = self._open.pop(level)
+        self._slots.acquire()
+        future = self._pool.submit(
+            _encode_chunk, chunk_path(self.out_dir, level, first), self.width, self.height, frames
+        )
+        future.add_done_callback(lambda _: self._slots.release())
+        self._futures.append(future)

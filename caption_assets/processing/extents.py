@@ -85,9 +85,10 @@ class ExtentTracker:
         self.segments: list[Segment] = []
         self.sample_count = 0
         self._clock = SampleClock(sample_rate)
-        self._previous: tuple[int, float, np.ndarray, np.ndarray] | None = None  # last native frame
-        # native frames (index, time, smoothed) from the settled sample on, for edge refinement
-        self._natives: list[tuple[int, float, np.ndarray]] = []
+        self._previous: tuple[int, float, np.ndarray] | None = None  # last native frame
+        # native frames [index, time, gray, smoothed or None] from the settled sample on, for edge
+        # refinement; their analysis images are made only when a change between samples is refined
+        self._natives: list[list] = []
         self._settled: Sample | None = None  # last sample whose segment is decided
         self._waiting: Sample | None = None  # its successor: its mask needs the next sample
 
@@ -96,10 +97,8 @@ class ExtentTracker:
         if self._clock.advance(time) and self._previous is not None:
             # the previous frame was on screen at one or more sample times
             self._add_sample(*self._previous)
-        analysis = sig.analysis_image(gray, self.params)
-        smoothed = sig.smooth(analysis)
-        self._natives.append((index, time, smoothed))
-        self._previous = (index, time, gray, analysis)
+        self._natives.append([index, time, gray, None])
+        self._previous = (index, time, gray)
 
     def finish(self, end_time: float) -> list[Segment]:
         """Close the stream; ``end_time`` is the video end (after the last frame's duration)."""
@@ -117,8 +116,17 @@ class ExtentTracker:
             self.segments[-1].end_time = end_time
         return self.segments
 
-    def _add_sample(self, index: int, time: float, gray: np.ndarray, analysis: np.ndarray) -> None:
+    def _smoothed(self, native: list) -> np.ndarray:
+        if native[3] is None:
+            native[3] = sig.smooth(sig.analysis_image(native[2], self.params))
+        return native[3]
+
+    def _add_sample(self, index: int, time: float, gray: np.ndarray) -> None:
+        analysis = sig.analysis_image(gray, self.params)
         smoothed = sig.smooth(analysis)
+        for native in self._natives:
+            if native[0] == index:
+                native[3] = smoothed
         sample = Sample(index, time, gray, smoothed, sig.edge_mask(analysis, self.params))
         self.sample_count += 1
         if self._waiting is not None:
@@ -136,7 +144,7 @@ class ExtentTracker:
             sample.text = sample.edges
         previous = self._settled
         if previous is None:
-            first_index, first_time, _ = self._natives[0]
+            first_index, first_time = self._natives[0][0], self._natives[0][1]
             self.segments.append(Segment(first=first_index, start_time=first_time))
         else:
             assert previous.text is not None
@@ -148,11 +156,11 @@ class ExtentTracker:
                 position = sig.first_frame_of_new_state(
                     previous.smoothed,
                     sample.smoothed,
-                    [s for _, _, s in between],
+                    [self._smoothed(n) for n in between],
                     comparison.changed_mask,
                     self.params,
                 )
-                first, first_time, _ = between[position]
+                first, first_time = between[position][0], between[position][1]
                 closing = self.segments[-1]
                 closing.last = first - 1
                 closing.end_time = first_time

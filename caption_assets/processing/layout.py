@@ -69,12 +69,17 @@ class LayoutResult:
 MIN_TEXT_SCORE = 0.5
 
 
+def plausible_geometry(box: Box, height: int) -> bool:
+    """A horizontal line of caption size: 0.8% to 12% of the frame's height, at least as wide as high
+    (give or take). Only such boxes are worth recognising."""
+    return 0.008 * height <= box.height <= 0.12 * height and box.width >= 0.8 * box.height
+
+
 def _plausible(box: Box, text: str, score: float, height: int) -> bool:
-    """A horizontal line of caption size (0.8% to 12% of the frame's height) that reads as text (two
-    letters or digits at least, recognised with some confidence): clutter detected as text is not."""
+    """A horizontal line of caption size that reads as text (two letters or digits at least,
+    recognised with some confidence): clutter detected as text is not."""
     return (
-        0.008 * height <= box.height <= 0.12 * height
-        and box.width >= 0.8 * box.height
+        plausible_geometry(box, height)
         and score >= MIN_TEXT_SCORE
         and sum(ch.isalnum() for ch in text) >= 2
     )

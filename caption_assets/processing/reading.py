@@ -70,8 +70,9 @@ def read_caption(
 ) -> Reading:
     """Text of one caption state from its band images (luma, same geometry).
 
-    Detection runs once, on the middle frame; every frame's crops of those boxes are recognised in one
-    batch, and each line is voted over the frames. ``text_mask`` (at ``mask_scale`` of the band) filters
+    Detection runs once, on the middle frame; the crops of those boxes are recognised on two frames,
+    on the remaining frames too when the two disagree on any line, and each line is voted over the
+    frames read. ``text_mask`` (at ``mask_scale`` of the band) filters
     out detections on moving background.
     """
     if not frames:
@@ -84,12 +85,20 @@ def read_caption(
     lines = ocr.reading_order(boxes)
     flat = [box for line in lines for box in line]
     pad = max(2, int(np.median([b.height for b in flat]) * 0.1))
-    crops = [ocr.crop(frame, box, pad) for frame in unique for box in flat]
-    results = ocr.recognize(crops)
+    # the reference frame and one more first; the rest only when those two disagree on a line
+    order = [len(unique) // 2] + [i for i in range(len(unique)) if i != len(unique) // 2]
     per_box: list[list[tuple[str, float]]] = [[] for _ in flat]
-    for i, result in enumerate(results):
-        per_box[i % len(flat)].append(result)
-    voted = [vote(reads) for reads in per_box]
+    reads = 0
+    for batch in (order[:2], order[2:]):
+        if not batch:
+            continue
+        if reads >= 2 and all(len({normalise(t) for t, _ in r}) == 1 for r in per_box):
+            break
+        crops = [ocr.crop(unique[i], box, pad) for i in batch for box in flat]
+        for j, result in enumerate(ocr.recognize(crops)):
+            per_box[j % len(flat)].append(result)
+        reads += len(batch)
+    voted = [vote(candidates) for candidates in per_box]
     out_lines, scores = [], []
     position = 0
     for line in lines:
@@ -102,7 +111,7 @@ def read_caption(
                 scores.append(score)
         if words:
             out_lines.append(" ".join(words))
-    return Reading("\n".join(out_lines), float(np.mean(scores)) if scores else 0.0, len(unique))
+    return Reading("\n".join(out_lines), float(np.mean(scores)) if scores else 0.0, reads)
 
 
 def _dedup(frames: list[np.ndarray]) -> list[np.ndarray]:

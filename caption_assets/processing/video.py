@@ -255,3 +255,91 @@ def crop_yuv420(frame: av.VideoFrame, region: Region, rotation: int) -> tuple[np
     for i in (1, 2):
         planes.append(_plane(frame, i)[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2])
     return tuple(np.ascontiguousarray(np.rot90(p, turns)) if turns else p.copy() for p in planes)
+
+
+def _keyframe_times(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                    origin: float, tb: float) -> list[float]:
+    """Presentation times (seconds from ``origin``) of the key frames, from a demux pass (no decoding)."""
+    times = []
+    for packet in container.demux(stream):
+        if packet.size and packet.is_keyframe and packet.pts is not None:
+            times.append(packet.pts * tb - origin)
+    return sorted(times)
+
+
+def frames_at(path: Path, times: list[float]) -> Iterator[tuple[float, av.VideoFrame]]:
+    """For each target time (seconds from the first frame, ascending): the frame on screen then, i.e.
+    the last frame whose presentation time is <= the target (the first frame for earlier targets).
+
+    Keyframe-aware: decoding jumps (seek) to the key frame before a target only when that key frame
+    lies after the current decoding position; targets inside the GOP being decoded are reached by
+    decoding on. A few samples of a long video so decode a few GOPs instead of the whole file, and
+    a video with rare key frames is simply decoded straight through.
+    """
+    targets = sorted(times)
+    if not targets:
+        return
+    container = _open(Path(path))
+    try:
+        stream = _video_stream(container, Path(path).name)
+        stream.thread_type = "AUTO"
+        tb = float(stream.time_base) if stream.time_base else 0.0
+        if tb <= 0:  # no timestamps: nothing to seek by, decode through
+            frames = ((d.time, d.frame) for d in iter_frames(path))
+            yield from _pick(frames, targets)
+            return
+        origin = stream.start_time * tb if stream.start_time is not None else None
+        if origin is None:
+            for frame in container.decode(stream):
+                origin = frame.pts * tb if frame.pts is not None else 0.0
+                break
+        assert origin is not None
+        keys = _keyframe_times(container, stream, origin, tb)
+
+        def key_before(target: float) -> float:
+            return max((k for k in keys if k <= target + 1e-9), default=keys[0] if keys else 0.0)
+
+        i = 0
+        seek_key = key_before(targets[0])
+        while i < len(targets):
+            container.seek(int(round((origin + seek_key) / tb)), stream=stream, backward=True)
+            previous: av.VideoFrame | None = None
+            jumped = False
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = frame.pts * tb - origin
+                while i < len(targets) and t > targets[i] + 1e-9:
+                    yield targets[i], previous if previous is not None else frame
+                    i += 1
+                if i >= len(targets):
+                    break
+                previous = frame
+                # the next target's GOP starts after this frame: jump there instead of decoding on
+                key = key_before(targets[i])
+                if key > t + 1e-9 and key > seek_key + 1e-9:
+                    seek_key, jumped = key, True
+                    break
+            else:
+                # end of the stream: its last frame stays on screen for the remaining targets
+                while i < len(targets) and previous is not None:
+                    yield targets[i], previous
+                    i += 1
+                break
+            if not jumped:
+                break
+    finally:
+        container.close()
+
+
+def _pick(frames: Iterator[tuple[float, av.VideoFrame]], targets: list[float]) -> Iterator[tuple[float, av.VideoFrame]]:
+    previous = None
+    i = 0
+    for t, frame in frames:
+        while i < len(targets) and t > targets[i] + 1e-9:
+            yield targets[i], (previous if previous is not None else frame)
+            i += 1
+        previous = frame
+    while i < len(targets) and previous is not None:
+        yield targets[i], previous
+        i += 1

@@ -1,6 +1,8 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from caption_assets.priority import (
     PRIORITY_TAG,
@@ -79,3 +81,24 @@ def test_tags_are_strings_for_the_coordinator_and_people() -> None:
     assert tags["caption_assets/age_boost"] == "3"
     assert tags["caption_assets/starvation_guard"] == "false"
     assert all(isinstance(v, str) for v in tags.values())
+
+
+@given(
+    tier=st.sampled_from(["free", "premium", "enterprise"]),
+    earlier=st.integers(min_value=-3600, max_value=48 * 3600),
+    extra=st.integers(min_value=0, max_value=48 * 3600),
+    rate=st.floats(min_value=0, max_value=100),
+    cap=st.integers(min_value=0, max_value=200),
+    guard=st.one_of(st.none(), st.floats(min_value=0.01, max_value=48)),
+)
+def test_priority_never_falls_as_a_run_waits(
+    tier: str, earlier: int, extra: int, rate: float, cap: int, guard: float | None
+) -> None:
+    """The queue-aging sensor only ever raises a queued run's priority; that is right only if
+    priority is monotonic in age for every policy, and always an integer in 0..100."""
+    policy = PriorityPolicy(boost_per_hour=rate, max_boost=cap, max_wait_hours=guard)
+    before = priority_for(tier, T0, T0 + timedelta(seconds=earlier), policy)
+    after = priority_for(tier, T0, T0 + timedelta(seconds=earlier + extra), policy)
+    assert 0 <= before.value <= after.value <= 100
+    assert isinstance(after.value, int)
+    assert after.starved or not before.starved

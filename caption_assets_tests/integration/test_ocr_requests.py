@@ -1,0 +1,69 @@
+"""caption_ocr_requests: a person's request to re-read one caption becomes a captions_db-only run
+that keeps the extents and ends the request completed (or error with the reason)."""
+
+import dagster as dg
+import pytest
+
+from caption_assets.assets.captions import captions_db, cropped_frames
+from caption_assets.assets.layout import full_frames, layout_db
+from caption_assets.keys import VideoKeys
+from caption_assets.processing.captions_db import read_captions
+from caption_assets.sensors.ocr_requests import caption_ocr_requests
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _status(catalog_dsn: str, request_id: str) -> tuple[str, str | None]:
+    import psycopg
+
+    with psycopg.connect(catalog_dsn) as conn:
+        return conn.execute(
+            "select status, error from captionacc.caption_ocr_requests where id = %s", (request_id,)
+        ).fetchone()
+
+
+def test_reocr_request_rereads_one_caption_and_completes(
+    platform, rendered, catalog_dsn, tmp_path, not_a_video
+) -> None:
+    video = rendered("short_bottom")
+    video_id = platform.upload(video.path)
+    for assets in ([full_frames, layout_db], [cropped_frames, captions_db]):
+        assert dg.materialize(
+            assets, partition_key=video_id, instance=platform.instance, resources=platform.resources
+        ).success
+    row = platform.catalog.get_video(video_id)
+    keys = VideoKeys(row.tenant_id, video_id)
+    before = read_captions(platform.store.get_gunzip_file(keys.captions_db(), tmp_path / "a.db"))
+    target = before[0].id
+    request_id = platform.catalog.request_caption_ocr(video_id, target)
+    # a request for a deleted video is refused with the reason, never run
+    gone = platform.upload(not_a_video)
+    refused_id = platform.catalog.request_caption_ocr(gone, 1)
+    platform.catalog.mark_deleted(gone)
+
+    context = dg.build_sensor_context(instance=platform.instance, resources=platform.resources)
+    result = caption_ocr_requests(context)
+    (req,) = result.run_requests
+    assert req.partition_key == video_id
+    assert req.asset_selection == [captions_db.key]
+    config = req.run_config["ops"]["captions_db"]["config"]
+    assert config == {"reocr_caption_ids": [target], "ocr_request_ids": [request_id]}
+    assert _status(catalog_dsn, request_id)[0] == "processing"
+    status, error = _status(catalog_dsn, refused_id)
+    assert status == "error" and "deleted" in error
+
+    run = dg.materialize(
+        [cropped_frames, captions_db], selection=[captions_db], partition_key=video_id,
+        instance=platform.instance, resources=platform.resources, run_config=req.run_config,
+    )
+    assert run.success
+    assert _status(catalog_dsn, request_id) == ("completed", None)
+    after = read_captions(platform.store.get_gunzip_file(keys.captions_db(), tmp_path / "b.db"))
+    assert [(c.id, c.start_native_frame, c.end_native_frame) for c in after] == [
+        (c.id, c.start_native_frame, c.end_native_frame) for c in before
+    ]
+    assert after[0].text == video.truth.captions[0].text
+    # nothing new queued: the next tick has nothing to do
+    assert not caption_ocr_requests(
+        dg.build_sensor_context(instance=platform.instance, resources=platform.resources)
+    ).run_requests
