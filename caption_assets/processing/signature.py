@@ -10,6 +10,13 @@ Assumptions the method rests on (stated, not fitted):
 So a sample's text pixels are its high-contrast pixels that are also unchanged in a neighbouring sample
 (0.1 s away, long enough for a moving background to have moved), cleaned of isolated pixels. Two
 samples show the same caption when those text pixels are still unchanged between them.
+
+Inside a caption (the samples before and after show it too) a pixel must be unchanged in *both*
+neighbours: a moving background matches itself by chance in one neighbour far more often than in two
+(smooth coarse textures panning behind a thin outline do so a lot), while caption strokes match in
+both. At a caption change only one neighbour shows the same caption; that case is recognised by the
+two-sided mask keeping less than half of what the better one-sided mask keeps, and the one-sided mask is
+used. No threshold here depends on the background's kind or speed.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ class SignatureParams:
     change_ratio: float = 0.25  # share of text pixels that must change for a new caption state
     stable_share: float = 0.7  # share of unchanged high-contrast pixels around a caption pixel
     text_density: float = 0.06  # share of text pixels around a text pixel (a line of glyphs)
+    both_share: float = 0.3  # stable_share for pixels unchanged in both neighbours (chance is rare)
+    agree_share: float = 0.5  # two-sided mask / best one-sided mask above which a sample is mid-caption
     min_text_per_row: float = 1.5  # minimum text pixels per analysis row for "text present"
 
 
@@ -78,14 +87,30 @@ def text_mask(
     patches), but not whole neighbourhoods of them: around caption strokes nearly every high-contrast
     pixel is unchanged, around moving background only a minority is.
     """
+    if len(neighbours) >= 2:
+        both = edges.copy()
+        for other in neighbours:
+            both &= unchanged(smoothed, other, params)
+        two_sided = _clean(edges, both, params.both_share, params)
+        one_sided = [_clean(edges, edges & unchanged(smoothed, o, params), params.stable_share, params)
+                     for o in neighbours]
+        best = max(one_sided, key=lambda m: int(m.sum()))
+        if two_sided.sum() >= params.agree_share * best.sum():
+            return two_sided
+        return best
     stable = np.zeros(edges.shape, dtype=bool)
     for other in neighbours:
         stable |= unchanged(smoothed, other, params)
-    kept = edges & stable
+    return _clean(edges, edges & stable, params.stable_share, params)
+
+
+def _clean(edges: np.ndarray, kept: np.ndarray, share: float, params: SignatureParams) -> np.ndarray:
+    """``kept`` (stable high-contrast pixels) where they make up ``share`` of the high-contrast pixels
+    around them, without isolated pixels, where text pixels are dense along a line."""
     size = max(7, (edges.shape[0] // 8) | 1)
     edge_count = cv2.boxFilter(edges.astype(np.float32), -1, (size, size), normalize=False)
     kept_count = cv2.boxFilter(kept.astype(np.float32), -1, (size, size), normalize=False)
-    dense = (kept_count >= params.stable_share * edge_count) & (kept_count >= 0.1 * size * size)
+    dense = (kept_count >= share * edge_count) & (kept_count >= 0.1 * size * size)
     mask = (kept & dense).astype(np.uint8)
     # strokes are at least 2x2 at analysis scale; stray pixels are not
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL2)

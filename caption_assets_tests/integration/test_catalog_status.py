@@ -268,8 +268,12 @@ def test_ocr_requests_claimed_once_under_concurrency(catalog: PostgresCatalog) -
         catalog.finish_ocr_request(str(uuid.uuid4()))
 
 
-def test_ocr_requests_of_deleted_videos_are_not_claimed(catalog: PostgresCatalog) -> None:
+def test_ocr_requests_of_deleted_videos_are_claimed_for_refusal(catalog: PostgresCatalog) -> None:
+    # claimed like any other, so the orchestrator can end them 'error' with the reason instead of
+    # leaving them queued forever (the sensor refuses them: test_ocr_requests.py)
     vid = new_video(catalog)
-    catalog.request_caption_ocr(vid, 1)
+    request_id = catalog.request_caption_ocr(vid, 1)
     catalog.mark_deleted(vid)
+    assert [r.id for r in catalog.claim_ocr_requests()] == [request_id]
+    assert catalog.refused_videos([vid]) == {vid: "video deleted"}
     assert catalog.claim_ocr_requests() == []

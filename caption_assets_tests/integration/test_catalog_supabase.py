@@ -403,8 +403,19 @@ def test_every_operation_matches_the_postgres_adapter(
     assert video.layout_status == "done" and video.layout_approved_at is not None
     assert video.text_status == "error"
     assert supa.begin_processing(vid, "text_status") == 1  # a retry counts
+    in_processing = supa.videos_in_processing()
+    assert in_processing == catalog.videos_in_processing()
+    assert [(p.video_id, p.columns) for p in in_processing] == [(vid, ("text_status",))]
     supa.mark_deleted(vid)
     assert supa.get_video(vid) == catalog.get_video(vid) and supa.get_video(vid).deleted_at is not None  # type: ignore[union-attr]
+    unknown = str(uuid.uuid4())
+    refused = supa.refused_videos([vid, other, unknown])
+    assert refused == catalog.refused_videos([vid, other, unknown])
+    assert refused == {vid: "video deleted", unknown: "unknown video"}
+    supa.set_tenant_active(tenant.id, False)
+    assert catalog.get_tenant(tenant.id).active is False  # type: ignore[union-attr]
+    assert supa.refused_videos([other]) == {other: "tenant inactive"}
+    supa.set_tenant_active(tenant.id, True)
 
     # error details are stored as JSON, as the web app reads them
     with psycopg.connect(standin.dsn) as conn:

@@ -125,13 +125,18 @@ def test_twenty_uploads_all_processed_once_with_the_tenant_cap_held(
             _stop(daemon)
         instance.dispose()
 
-    runs = dg.DagsterInstance.from_config(str(home)).get_runs()
+    # other work of the code location (the maintenance schedule) may run too: count video runs
+    runs = [
+        r
+        for r in dg.DagsterInstance.from_config(str(home)).get_runs()
+        if r.job_name in ("layout_job", "captions_job")
+    ]
     print(
         f"{len(runs)} runs, {samples} samples, peak in flight {peak_total}, "
         f"peak per tenant {dict(peak_per_tenant)}"
     )
     per_video_job = Counter((r.tags.get(VIDEO_TAG), r.job_name) for r in runs)
-    # none lost, none twice: exactly one layout run per upload, and nothing else started
+    # none lost, none twice: exactly one layout run per upload (no captions run: layouts failed)
     assert {key: n for key, n in per_video_job.items()} == {(v, "layout_job"): 1 for v in videos}
     for run in runs:
         assert run.status == dg.DagsterRunStatus.FAILURE, (run.run_id, run.status)

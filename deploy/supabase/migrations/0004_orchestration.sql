@@ -67,3 +67,26 @@ grant execute on function
     captionacc.refused_videos(uuid[]),
     captionacc.set_tenant_active(uuid, boolean)
 to service_role;
+
+-- Claim every queued request, including those of deleted videos and inactive tenants: the
+-- orchestrator refuses those explicitly (the request ends 'error' with the reason and the refusal
+-- is logged) instead of leaving them queued forever.
+create or replace function captionacc.claim_caption_ocr_requests(p_limit integer default 100)
+returns setof captionacc.caption_ocr_requests
+language sql
+set search_path = ''
+as $$
+    with picked as (
+        select r.id
+          from captionacc.caption_ocr_requests r
+         where r.status = 'queued'
+         order by r.created_at, r.id
+         limit greatest(least(coalesce(p_limit, 100), 10000), 1)
+           for update of r skip locked
+    )
+    update captionacc.caption_ocr_requests r
+       set status = 'processing', claimed_at = clock_timestamp(), error = null
+      from picked
+     where r.id = picked.id
+    returning r.*
+$$;
