@@ -18,7 +18,7 @@ from rich.console import Console
 from caption_assets.errors import CaptionAssetsError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 TierOption = Annotated[str, typer.Option("--tier", help="free, premium or enterprise")]
 

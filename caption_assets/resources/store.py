@@ -18,6 +18,9 @@ class StoreResource(dg.ConfigurableResource):
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    # attempts per S3 call before the store reports itself unavailable (then the asset's
+    # RetryPolicy takes over)
+    retry_attempts: int = 5
 
     def get(self, tenant_exists: Callable[[str], bool] | None = None) -> ArtifactStore:
         if self.backend == "local":
@@ -27,7 +30,7 @@ class StoreResource(dg.ConfigurableResource):
         if self.backend == "s3":
             from dagster_aws.s3 import S3Resource
 
-            from caption_assets.store.s3 import S3Store
+            from caption_assets.store.s3 import S3RetryPolicy, S3Store
 
             if not self.bucket:
                 raise ValueError("CAPTION_ASSETS_STORE=s3 needs CAPTION_ASSETS_S3_BUCKET")
@@ -38,5 +41,10 @@ class StoreResource(dg.ConfigurableResource):
                 aws_secret_access_key=self.secret_access_key,
                 max_attempts=2,
             ).get_client()
-            return S3Store(client, self.bucket, tenant_exists=tenant_exists)
+            return S3Store(
+                client,
+                self.bucket,
+                tenant_exists=tenant_exists,
+                retry=S3RetryPolicy(attempts=self.retry_attempts),
+            )
         raise ValueError(f"unknown store backend {self.backend!r} (local or s3)")

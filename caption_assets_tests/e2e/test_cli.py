@@ -1,0 +1,80 @@
+"""The ``caption-assets`` command as a person runs it: a separate process, real catalog and
+Dagster instance storage in Postgres, local artifact directory."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from caption_assets.platform import DAGSTER_PG_URL_ENV, dagster_storage_url
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CLI = str(Path(sys.executable).with_name("caption-assets"))
+
+
+@pytest.fixture
+def cli_env(pg_server, catalog_dsn, tmp_path) -> dict[str, str]:
+    name = f"dagster_cli_{tmp_path.name[-12:]}".lower().replace("-", "_")
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return {
+        **os.environ,
+        "CAPTION_ASSETS_DATA_DIR": str(tmp_path / "data"),
+        "CAPTION_ASSETS_DATABASE_URL": catalog_dsn,
+        DAGSTER_PG_URL_ENV: dagster_storage_url(pg_server.url(name)),
+    }
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args], env=env, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL
+    )
+
+
+def test_process_writes_captions_and_prints_json(cli_env, rendered, tmp_path, catalog) -> None:
+    video = rendered("short_bottom")
+    out = tmp_path / "out"
+    done = _cli(cli_env, "process", str(video.path), "--out", str(out), "--format", "json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    cues = json.loads(done.stdout)
+    assert [c["text"] for c in cues] == [c.text for c in video.truth.captions]
+    assert abs(cues[0]["start_native_frame"] - video.truth.captions[0].first_frame) <= 1
+    assert {p.name for p in out.iterdir()} == {"captions.db", "captions.srt", "captions.vtt"}
+    assert video.truth.captions[0].text in (out / "captions.vtt").read_text()
+    for step in ("full_frames", "layout_db", "cropped_frames", "captions_db"):
+        assert f"{step}: done" in done.stderr
+    # the runs went through the configured Dagster instance (they show in the UI)
+    with psycopg.connect(cli_env[DAGSTER_PG_URL_ENV].replace("+psycopg2", "")) as conn:
+        jobs = {r[0] for r in conn.execute("select pipeline_name from runs where status = 'SUCCESS'")}
+    assert jobs == {"layout_job", "captions_job"}
+    tenant = catalog.get_tenant_by_name("local")
+    assert tenant is not None and tenant.auto_approve
+
+
+@pytest.mark.parametrize("kind", ["not_a_video", "missing", "empty"])
+def test_bad_input_exits_non_zero_with_one_line(cli_env, not_a_video, tmp_path, kind) -> None:
+    path = {"not_a_video": not_a_video, "missing": tmp_path / "nope.mp4", "empty": tmp_path / "e.mp4"}[kind]
+    if kind == "empty":
+        path.write_bytes(b"")
+    done = _cli(cli_env, "process", str(path), "--out", str(tmp_path / "out"))
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+    assert path.name in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_upload_prints_the_id_of_a_waiting_row(cli_env, rendered, catalog) -> None:
+    done = _cli(cli_env, "upload", str(rendered("short_bottom").path), "--tenant", "acme", "--tier", "premium")
+    assert done.returncode == 0, done.stderr[-2000:]
+    video = catalog.get_video(done.stdout.strip())
+    assert video is not None and video.layout_status == "wait"
+    assert catalog.get_tenant(video.tenant_id).tier == "premium"
+    bad = _cli(cli_env, "upload", str(rendered("short_bottom").path), "--tenant", "acme", "--tier", "gold")
+    assert bad.returncode == 1 and "unknown tier" in bad.stderr
