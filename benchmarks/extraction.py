@@ -140,7 +140,7 @@ def cases(quick: bool) -> tuple[list[Case], list[str]]:
     notes: list[str] = []
     f = lambda name: fonts.get(name)  # noqa: E731
     out = [
-        Case("720p pil-default gradient mixed", VideoSpec(duration=12.5, cues=tuple(_mixed()), seed=1), quick=True),
+        Case("720p pil-default gradient mixed", VideoSpec(duration=12.5, cues=tuple(_mixed()), seed=1)),
         Case("720p DejaVuSans busy mixed", VideoSpec(duration=12.5, cues=tuple(_mixed()), background="busy",
                                                      font_path=f("DejaVuSans"), seed=2), quick=True),
         Case("720p DejaVuSans-Bold yellow noise 2-line", VideoSpec(
@@ -332,15 +332,20 @@ def run_e2e(width: int, height: int, work: Path) -> dict:
     out = work / f"e2e_{height}p_out"
     cli = Path(sys.executable).with_name("caption-assets")
     command = [str(cli)] if cli.exists() else [sys.executable, "-m", "caption_assets.cli"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.run([*command, "process", str(video), "--out", str(out)], env=env,
                           capture_output=True, text=True)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError(f"caption-assets process failed:\n{proc.stderr[-3000:]}")
     said = re.search(r"captions -> .*? in ([0-9.]+) s", proc.stderr.replace("\n", " "))
     captions = [c.to_dict() for c in read_captions(out / "captions.db")]
-    return {"wall": wall, "reported": float(said.group(1)) if said else None,
+    steps = dict(re.findall(r"(\w+): done in ([0-9.]+) s", proc.stderr))
+    return {"wall": wall, "cpu": cpu, "load": load, "steps": steps, "reported": float(said.group(1)) if said else None,
             "duration": truth.duration_seconds, "score": score(truth, captions),
             "maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
@@ -406,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         s = r["score"]
         print(f"caption-assets process, 60 s {label}30: {r['wall']:.1f} s wall (command reports {r['reported']} s) "
               f"= {r['wall'] / r['duration']:.3f}x real time; captions found {s['found']}/{s['expected']}, "
-              f"exact text {s['exact']}/{s['found']}, invented {s['predicted'] - s['found']}")
+              f"exact text {s['exact']}/{s['found']}, invented {s['predicted'] - s['found']}; CPU {r['cpu']:.1f} s "
+              f"(all processes; load average {r['load']:.1f} at its start); steps "
+              + ", ".join(f"{k} {v} s" for k, v in r["steps"].items()))
         sys.stdout.flush()
 
     def frac(a: str, b: str) -> float:

@@ -1,8 +1,9 @@
 """Caption extents: split the band's timeline into caption states, exact to the native frame.
 
-Frames stream in once. Every native frame is kept (at analysis resolution) only until the next
-decision; the 10 Hz samples (the frame on screen at each tenth of a second, by presentation time) get
-a text-pixel signature; a change between two consecutive samples is refined to the first native frame
+Frames stream in once. Every native frame's band is kept only until the next decision, and is
+brought to analysis resolution only if a change is refined across it (most never are); the 10 Hz
+samples (the frame on screen at each tenth of a second, by presentation time) get a text-pixel
+signature; a change between two consecutive samples is refined to the first native frame
 between them that shows the new state. Each resulting segment keeps a few full-resolution band images
 (spread over its duration) for OCR, so memory stays bounded whatever the video length.
 """

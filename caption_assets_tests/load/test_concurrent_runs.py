@@ -86,6 +86,14 @@ def test_twenty_uploads_all_processed_once_with_the_tenant_cap_held(
     assert len(videos) == 20
     tenant_ids = {name: catalog.get_tenant_by_name(name).id for name in TENANTS}
 
+    try:
+        _drive(home, env, catalog, videos, tenant_ids, tmp_path)
+    finally:
+        pg_server.drop_database(dagster_db)
+
+
+def _drive(home: Path, env: dict[str, str], catalog, videos: dict[str, str], tenant_ids, tmp_path: Path) -> None:
+    """Run the daemon until every upload settled, sampling the runs in flight."""
     instance = dg.DagsterInstance.from_config(str(home))
     log_path = tmp_path / "daemon.log"
     peak_per_tenant: Counter[str] = Counter()

@@ -104,3 +104,21 @@ def test_top_and_bottom_zones_and_no_text() -> None:
     assert sorted(z.position for z in zones) == ["bottom", "top"]
     empty = detect_zones(frames_with([[] for _ in range(20)]))
     assert empty.region is None and empty.confidence == 0.0
+
+
+@pytest.mark.parametrize("reads, expected_reads, text", [
+    (["Hello there.", "Hello  there."], 2, "Hello there."),  # two agreeing reads are enough
+    (["Hel1o there.", "Hello there.", "Hello there."], 3, "Hello there."),  # disagreement: a third
+])
+def test_read_caption_reads_a_third_frame_only_when_two_disagree(monkeypatch, reads, expected_reads, text) -> None:
+    import numpy as np
+
+    from caption_assets.processing import ocr, reading
+
+    frames = [np.full((40, 200), 10 * i, np.uint8) for i in range(3)]  # three distinct frames
+    queue = list(reads)
+    monkeypatch.setattr(ocr, "detect", lambda image, limit_side=None: [Box(10, 5, 190, 35)])
+    monkeypatch.setattr(ocr, "recognize", lambda crops: [(queue.pop(0), 0.9) for _ in crops])
+    result = reading.read_caption(frames)
+    assert (result.text, result.reads) == (text, expected_reads)
+    assert not queue

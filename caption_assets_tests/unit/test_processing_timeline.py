@@ -54,3 +54,23 @@ def test_region_even_alignment_stays_inside_the_frame() -> None:
     r = Region(3, 5, 101, 33).even(104, 40)
     assert r.x % 2 == r.y % 2 == r.width % 2 == r.height % 2 == 0
     assert r.x + r.width <= 104 and r.y + r.height <= 40
+
+
+@pytest.mark.parametrize("gop", [5, 1000])
+def test_frames_at_seeks_to_the_same_frames_as_decoding_everything(tmp_path, gop: int) -> None:
+    """Keyframe-aware seeking (short GOPs) and decoding straight through (one GOP) pick exactly the
+    frame on screen at each target time, as the linear 10 Hz sampler does; VFR timestamps."""
+    from caption_assets.processing.video import frames_at, iter_frames
+    from caption_assets.synthetic import VideoSpec, frame_times, render_video
+
+    times = tuple(round(0.05 * i + (0.02 if i % 3 == 0 else 0.0), 4) for i in range(60))
+    spec = VideoSpec(width=96, height=64, duration=3.0, timestamps=times, gop=gop, background="noise")
+    video = tmp_path / "v.mp4"
+    render_video(spec, video)
+    decoded = [(d.time, d.frame.to_ndarray(format="gray")) for d in iter_frames(video)]
+    wanted = [0.0, 0.1, 0.37, 1.2, 1.25, 2.9, 2.95]
+    got = [frame.to_ndarray(format="gray") for _, frame in frames_at(video, wanted)]
+    assert len(got) == len(wanted) and len(frame_times(spec)) == len(decoded)
+    for target, image in zip(wanted, got):
+        on_screen = max(i for i, (t, _) in enumerate(decoded) if t <= target + 1e-9)
+        assert np.array_equal(image, decoded[on_screen][1]), target
