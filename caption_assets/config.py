@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     # the defaults
     tier_limits: dict[str, TierLimits] = Field(default_factory=dict)
 
+    # partition retention (issue 9): a deleted video's objects and partition are removed this
+    # long after its deletion (the grace lets a mistaken delete be undone); an archived video's
+    # this many days after archiving, None keeps archived videos
+    retention_deleted_grace_hours: float = Field(default=24.0, ge=0)
+    retention_archived_days: float | None = Field(default=None, gt=0)
+
     def limits(self) -> dict[str, TierLimits]:
         return {**DEFAULT_LIMITS, **self.tier_limits}
 

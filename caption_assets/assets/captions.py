@@ -9,6 +9,7 @@ import dagster as dg
 from caption_assets import quality
 from caption_assets.assets.layout import layout_db
 from caption_assets.assets.runtime import (
+    compute_metadata,
     COMPUTE_RETRY_POLICY,
     VideoContext,
     load_video,
@@ -78,12 +79,14 @@ def cropped_frames(
             cat.begin_processing(vc.video.id, "boundaries_status")
             version = vc.video.current_cropped_frames_version + 1
             artifacts = store.get(tenant_exists=cat.tenant_exists)
-            result = compute.get(artifacts).cropped_frames(vc.job, version)
+            backend = compute.get(artifacts)
+            result = backend.cropped_frames(vc.job, version)
             # bumped only now: every chunk of the new version is stored
             cat.set_cropped_frames_version(vc.video.id, version)
     keys = VideoKeys(vc.tenant.id, vc.video.id)
     return dg.MaterializeResult(
         metadata={
+            **compute_metadata(backend),
             "tenant": vc.tenant.name,
             "tenant_id": vc.tenant.id,
             "tier": vc.tenant.tier,
@@ -124,7 +127,8 @@ def captions_db(
         with video_locks(cat, vc.video.id, holder=context.run.run_id):
             cat.begin_processing(vc.video.id, "text_status")
             artifacts = store.get(tenant_exists=cat.tenant_exists)
-            result = compute.get(artifacts).captions(vc.job, reocr_caption_ids=reocr)
+            backend = compute.get(artifacts)
+            result = backend.captions(vc.job, reocr_caption_ids=reocr)
             keys = VideoKeys(vc.tenant.id, vc.video.id)
             with tempfile.TemporaryDirectory(prefix="caption_assets_check_") as tmp:
                 db = artifacts.get_gunzip_file(keys.captions_db(), Path(tmp) / "captions.db")
@@ -144,6 +148,7 @@ def captions_db(
                 cat.finish_ocr_request(request_id)
     return dg.MaterializeResult(
         metadata={
+            **compute_metadata(backend),
             "tenant": vc.tenant.name,
             "tenant_id": vc.tenant.id,
             "tier": vc.tenant.tier,

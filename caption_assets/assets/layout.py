@@ -9,7 +9,12 @@ from caption_assets import quality
 from caption_assets.admission import admit
 from caption_assets.config import get_settings
 from caption_assets.checks import to_check_result
-from caption_assets.assets.runtime import COMPUTE_RETRY_POLICY, load_video, status_guard
+from caption_assets.assets.runtime import (
+    COMPUTE_RETRY_POLICY,
+    compute_metadata,
+    load_video,
+    status_guard,
+)
 from caption_assets.catalog.base import VideoMetadata
 from caption_assets.keys import VideoKeys
 from caption_assets.partitions import videos_partitions
@@ -53,7 +58,8 @@ def full_frames(
         limits = get_settings().limits()
         admit(vc.tenant.tier, limits, size_bytes=vc.video.size_bytes)
         artifacts = store.get(tenant_exists=cat.tenant_exists)
-        result = compute.get(artifacts).full_frames(vc.job)
+        backend = compute.get(artifacts)
+        result = backend.full_frames(vc.job)
         cat.record_metadata(
             vc.video.id,
             VideoMetadata(
@@ -76,6 +82,7 @@ def full_frames(
     keys = VideoKeys(vc.tenant.id, vc.video.id)
     return dg.MaterializeResult(
         metadata={
+            **compute_metadata(backend),
             "tenant": vc.tenant.name,
             "tenant_id": vc.tenant.id,
             "tier": vc.tenant.tier,
@@ -112,7 +119,8 @@ def layout_db(
         vc = load_video(cat, video_id)
         cat.begin_processing(vc.video.id, "layout_status")
         artifacts = store.get(tenant_exists=cat.tenant_exists)
-        result = compute.get(artifacts).layout(vc.job)
+        backend = compute.get(artifacts)
+        result = backend.layout(vc.job)
         findings = quality.layout_findings(result)
         blocking_failed = [f for f in findings if f.blocking and not f.passed]
         if blocking_failed:
@@ -129,6 +137,7 @@ def layout_db(
     keys = VideoKeys(vc.tenant.id, vc.video.id)
     return dg.MaterializeResult(
         metadata={
+            **compute_metadata(backend),
             "tenant": vc.tenant.name,
             "tenant_id": vc.tenant.id,
             "tier": vc.tenant.tier,

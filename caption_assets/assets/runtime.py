@@ -62,6 +62,12 @@ def load_video(catalog: Catalog, video_id: str) -> VideoContext:
     return VideoContext(video=video, tenant=tenant)
 
 
+def compute_metadata(backend: object) -> dict[str, str]:
+    """The remote call id (Modal) for the materialization, so a person can find the call."""
+    call_id = getattr(backend, "last_call_id", None)
+    return {"compute_call_id": call_id} if call_id else {}
+
+
 def _will_retry(context: dg.AssetExecutionContext) -> bool:
     return context.retry_number < COMPUTE_RETRY_POLICY.max_retries
 

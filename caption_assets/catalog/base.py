@@ -15,6 +15,7 @@ Tier = Literal["free", "premium", "enterprise"]
 Status = Literal["wait", "processing", "annotate", "done", "review", "error"]
 StatusColumn = Literal["layout_status", "boundaries_status", "text_status"]
 LockDatabase = Literal["layout", "captions"]
+PurgeReason = Literal["deleted", "archived"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,17 @@ class VideoMetadata:
     total_frames: int
 
 
+@dataclass(frozen=True)
+class PurgeCandidate:
+    """A deleted (or long archived) video whose objects and partition the retention job removes."""
+
+    video_id: str
+    tenant_id: str
+    reason: PurgeReason
+    deleted_at: datetime | None
+    archived_at: datetime | None
+
+
 def error_details(message: str, error: str, run_id: str | None, **extra: Any) -> dict[str, Any]:
     """The JSON a person reads in the web app when a step failed."""
     details: dict[str, Any] = {"message": message, "error": error, "run_id": run_id}
@@ -208,6 +220,32 @@ class Catalog(abc.ABC):
     def refused_videos(self, video_ids: list[str]) -> dict[str, str]:
         """Of ``video_ids``, those whose work must not run, with the reason (unknown video,
         video deleted, tenant inactive)."""
+
+    # retention -----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def set_video_archived(self, video_id: str, archived: bool = True) -> datetime | None:
+        """Archive (or unarchive) a video; returns ``archived_at``. A purged video stays archived."""
+
+    @abc.abstractmethod
+    def videos_to_purge(
+        self,
+        deleted_before: datetime | None,
+        archived_before: datetime | None = None,
+        limit: int = 500,
+        after: str | None = None,
+    ) -> list[PurgeCandidate]:
+        """Videos not purged yet that were deleted at or before ``deleted_before`` or archived at
+        or before ``archived_before`` (None: none of that kind), by id, after the ``after`` id."""
+
+    @abc.abstractmethod
+    def mark_videos_purged(self, video_ids: list[str]) -> list[str]:
+        """Record that these deleted or archived videos' objects and partitions are gone (they
+        count as deleted from then on); returns the ids now purged. Idempotent."""
+
+    @abc.abstractmethod
+    def delete_tenant(self, tenant_id: str) -> list[str]:
+        """Deactivate the tenant for good and mark all its videos deleted; returns the ids of its
+        videos not purged yet. Idempotent."""
 
     # locks -------------------------------------------------------------------------------------
     @abc.abstractmethod

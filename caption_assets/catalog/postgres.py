@@ -29,6 +29,7 @@ from caption_assets.catalog.base import (
     OcrRequest,
     PendingUpload,
     ProcessingVideo,
+    PurgeCandidate,
     StaleLock,
     Status,
     StatusColumn,
@@ -47,10 +48,12 @@ from caption_assets.catalog.rows import (
     ocr_request_from_row,
     pending_upload_from_row,
     processing_video_from_row,
+    purge_candidate_from_row,
     refused_from_rows,
     stale_lock_from_row,
     tenant_from_row,
     video_from_row,
+    video_ids_from_rows,
 )
 
 T = TypeVar("T")
@@ -376,6 +379,48 @@ class PostgresCatalog(Catalog):
             "select * from captionacc.refused_videos(%s::uuid[])", (ids,),
         )
         return refused_from_rows(rows)
+
+    # ---- retention -----------------------------------------------------------------------------
+
+    def set_video_archived(self, video_id: str, archived: bool = True) -> datetime | None:
+        video_id = validate_uuid(video_id, "video id")
+        return self._scalar(
+            "set_video_archived", f"video {video_id}",
+            "select captionacc.set_video_archived(%s, %s)", (video_id, bool(archived)),
+        )
+
+    def videos_to_purge(
+        self,
+        deleted_before: datetime | None,
+        archived_before: datetime | None = None,
+        limit: int = 500,
+        after: str | None = None,
+    ) -> list[PurgeCandidate]:
+        after_id = None if after is None else validate_uuid(after, "videos_to_purge cursor video id")
+        rows = self._all(
+            "videos_to_purge", "videos to purge",
+            "select * from captionacc.videos_to_purge(%s, %s, %s, %s)",
+            (deleted_before, archived_before, int(limit), after_id),
+        )
+        return [purge_candidate_from_row(r) for r in rows]
+
+    def mark_videos_purged(self, video_ids: list[str]) -> list[str]:
+        ids = [validate_uuid(v, "video id") for v in video_ids]
+        if not ids:
+            return []
+        rows = self._all(
+            "mark_videos_purged", f"{len(ids)} videos",
+            "select * from captionacc.mark_videos_purged(%s::uuid[])", (ids,),
+        )
+        return video_ids_from_rows(rows)
+
+    def delete_tenant(self, tenant_id: str) -> list[str]:
+        tenant_id = validate_uuid(tenant_id, "tenant id")
+        rows = self._all(
+            "delete_tenant", f"tenant {tenant_id}",
+            "select * from captionacc.delete_tenant(%s)", (tenant_id,),
+        )
+        return video_ids_from_rows(rows)
 
     # ---- locks ---------------------------------------------------------------------------------
 

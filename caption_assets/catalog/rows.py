@@ -17,6 +17,7 @@ from caption_assets.catalog.base import (
     OcrRequest,
     PendingUpload,
     ProcessingVideo,
+    PurgeCandidate,
     StaleLock,
     Tenant,
     Video,
@@ -152,3 +153,20 @@ def processing_video_from_row(row: Mapping[str, Any]) -> ProcessingVideo:
 def refused_from_rows(rows: list[Mapping[str, Any]]) -> dict[str, str]:
     """Rows of ``captionacc.refused_videos`` -> {video id: reason}."""
     return {str(r["video_id"]): str(r["reason"]) for r in rows}
+
+
+def purge_candidate_from_row(row: Mapping[str, Any]) -> PurgeCandidate:
+    """A row of ``captionacc.videos_to_purge``."""
+    return PurgeCandidate(
+        video_id=str(row["video_id"]),
+        tenant_id=str(row["tenant_id"]),
+        reason=row["reason"],
+        deleted_at=timestamp(row["deleted_at"]),
+        archived_at=timestamp(row["archived_at"]),
+    )
+
+
+def video_ids_from_rows(rows: list[Mapping[str, Any]]) -> list[str]:
+    """Rows of ``mark_videos_purged`` / ``delete_tenant`` -> video ids, sorted like the uuid type
+    (lower-case UUID text sorts the same), whatever order the rows came in."""
+    return sorted(str(r["video_id"]) for r in rows)

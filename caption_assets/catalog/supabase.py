@@ -33,6 +33,7 @@ from caption_assets.catalog.base import (
     OcrRequest,
     PendingUpload,
     ProcessingVideo,
+    PurgeCandidate,
     StaleLock,
     Status,
     StatusColumn,
@@ -60,10 +61,13 @@ from caption_assets.catalog.rows import (
     ocr_request_from_row,
     pending_upload_from_row,
     processing_video_from_row,
+    purge_candidate_from_row,
     refused_from_rows,
     stale_lock_from_row,
     tenant_from_row,
+    timestamp,
     video_from_row,
+    video_ids_from_rows,
 )
 
 T = TypeVar("T")
@@ -407,6 +411,50 @@ class SupabaseCatalog(Catalog):
         op, subject = "refused_videos", f"{len(ids)} videos"
         rows = self._rpc(op, subject, "refused_videos", {"p_video_ids": ids})
         return refused_from_rows(_rows(op, subject, rows))
+
+    # ---- retention -----------------------------------------------------------------------------
+
+    def set_video_archived(self, video_id: str, archived: bool = True) -> datetime | None:
+        video_id = validate_uuid(video_id, "video id")
+        op, subject = "set_video_archived", f"video {video_id}"
+        at = self._rpc(op, subject, "set_video_archived", {"p_video_id": video_id, "p_archived": bool(archived)})
+        if at is not None and not isinstance(at, str):
+            raise _unexpected(op, subject, at)
+        return timestamp(at)
+
+    def videos_to_purge(
+        self,
+        deleted_before: datetime | None,
+        archived_before: datetime | None = None,
+        limit: int = 500,
+        after: str | None = None,
+    ) -> list[PurgeCandidate]:
+        after_id = None if after is None else validate_uuid(after, "videos_to_purge cursor video id")
+        op, subject = "videos_to_purge", "videos to purge"
+        rows = self._rpc(
+            op, subject, "videos_to_purge",
+            {
+                "p_deleted_before": _isoformat(deleted_before),
+                "p_archived_before": _isoformat(archived_before),
+                "p_limit": int(limit),
+                "p_after_video_id": after_id,
+            },
+        )
+        return [purge_candidate_from_row(r) for r in _rows(op, subject, rows)]
+
+    def mark_videos_purged(self, video_ids: list[str]) -> list[str]:
+        ids = [validate_uuid(v, "video id") for v in video_ids]
+        if not ids:
+            return []
+        op, subject = "mark_videos_purged", f"{len(ids)} videos"
+        rows = self._rpc(op, subject, "mark_videos_purged", {"p_video_ids": ids})
+        return video_ids_from_rows(_rows(op, subject, rows))
+
+    def delete_tenant(self, tenant_id: str) -> list[str]:
+        tenant_id = validate_uuid(tenant_id, "tenant id")
+        op, subject = "delete_tenant", f"tenant {tenant_id}"
+        rows = self._rpc(op, subject, "delete_tenant", {"p_tenant_id": tenant_id})
+        return video_ids_from_rows(_rows(op, subject, rows))
 
     # ---- locks ---------------------------------------------------------------------------------
 

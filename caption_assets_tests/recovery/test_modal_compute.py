@@ -522,6 +522,10 @@ def test_dagster_retries_a_modal_timeout_and_no_capacity_then_succeeds(modal_pla
     logs = "\n".join(_log_messages(platform, result.run_id))
     for call in stand_in.calls["full_frames"] + stand_in.calls["layout"]:
         assert call.object_id in logs
+    # and the successful call of each step is in its materialization's metadata
+    for step, asset in (("full_frames", full_frames), ("layout", layout_db)):
+        materialization = result.asset_materializations_for_node(asset.op.name)[0]
+        assert materialization.metadata["compute_call_id"].value == stand_in.calls[step][-1].object_id
 
 
 @pytest.mark.slow
