@@ -15,6 +15,7 @@ from caption_assets.resources.catalog import CatalogResource
 from caption_assets.resources.compute import ComputeResource
 from caption_assets.resources.store import StoreResource
 from caption_assets.sensors.ocr_requests import caption_ocr_requests
+from caption_assets.sensors.queue import queued_run_aging
 from caption_assets.sensors.refused import refused_work
 from caption_assets.sensors.run_status import (
     run_cancellations_to_catalog,
@@ -59,6 +60,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             new_uploads,
             layout_approvals,
             caption_ocr_requests,
+            queued_run_aging,
             refused_work,
             run_failures_to_catalog,
             run_cancellations_to_catalog,

@@ -9,6 +9,7 @@ from caption_assets.catalog.base import Catalog, StatusColumn, error_details
 from caption_assets.errors import BadInputError
 from caption_assets.keys import validate_uuid
 from caption_assets.resources.catalog import CatalogResource
+from caption_assets.sensors.uploads import ATTEMPT_TAG
 
 LAYOUT_ASSETS = {"full_frames", "layout_db"}
 CAPTIONS_ASSETS = {"cropped_frames", "captions_db"}
@@ -52,7 +53,13 @@ def settle_ended_run(
         run_id=run.run_id,
     )
     for column in columns_for_run(run):
-        if getattr(video, column) == "processing":
+        status = getattr(video, column)
+        # a run that died before its first step leaves the video waiting; unless a retry has
+        # started a newer attempt since, that video would otherwise wait forever
+        never_started = status in (None, "wait") and run.tags.get(ATTEMPT_TAG) == str(
+            video.processing_attempt
+        )
+        if status == "processing" or never_started:
             catalog.set_status(video_id, column, "error", details)
             changed.append(column)
     for request_id in _ocr_request_ids(run):

@@ -19,6 +19,9 @@ from caption_assets.priority import (
 from caption_assets.resources.catalog import CatalogResource
 
 SENSOR_INTERVAL_SECONDS = 5
+# the catalog's processing_attempt a layout run was requested for: the failure sensor only settles
+# the video when no retry has started a newer attempt since
+ATTEMPT_TAG = "caption_assets/attempt"
 
 
 def priority_policy() -> PriorityPolicy:
@@ -63,12 +66,19 @@ def new_uploads(context: dg.SensorEvaluationContext, catalog: CatalogResource) -
             partition_key=p.video_id,
             # a retry increments processing_attempt, so it gets a new run key and runs again
             run_key=f"layout:{p.video_id}:{p.processing_attempt}:{PIPELINE_VERSION}",
-            tags=run_tags(p.video_id, p.tenant_id, p.tier, p.uploaded_at),
+            tags={
+                **run_tags(p.video_id, p.tenant_id, p.tier, p.uploaded_at),
+                ATTEMPT_TAG: str(p.processing_attempt),
+            },
         )
         for p in pending
     ]
     last = pending[-1]
-    new_keys = new_partition_keys(context.instance, [p.video_id for p in pending])
+    # A first attempt's partition cannot exist yet (only this sensor adds partitions for 'wait'
+    # rows and its cursor never returns to a row), so only retries need the per-key lookup.
+    retried = [p.video_id for p in pending if p.processing_attempt > 0]
+    existing = set(retried) - set(new_partition_keys(context.instance, retried))
+    new_keys = [p.video_id for p in pending if p.video_id not in existing]
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[videos_partitions.build_add_request(new_keys)]
@@ -95,7 +105,8 @@ def layout_approvals(
         dg.RunRequest(
             partition_key=a.video_id,
             run_key=f"captions:{a.video_id}:{a.layout_approved_at.isoformat()}:{PIPELINE_VERSION}",
-            tags=run_tags(a.video_id, a.tenant_id, a.tier, a.uploaded_at),
+            # captions work ages from its approval: an old upload approved today is new work
+            tags=run_tags(a.video_id, a.tenant_id, a.tier, a.layout_approved_at),
         )
         for a in approved
     ]

@@ -110,3 +110,26 @@ def test_ended_run_settles_status_and_frees_locks(platform, not_a_video) -> None
     assert platform.catalog.acquire_server_lock(video_id, "layout", "someone-else", 60).acquired
     # settling again changes nothing (the status is no longer processing)
     assert settle_ended_run(platform.catalog, run, "failed", "again") == []
+
+
+def test_run_that_died_before_its_first_step_does_not_leave_the_video_waiting(
+    platform, not_a_video
+) -> None:
+    video_id = _upload(platform, not_a_video, "acme", "free")
+    (req,) = _tick(new_uploads, platform).run_requests
+    run = dg.DagsterRun(job_name="layout_job", tags=dict(req.tags) | {"dagster/partition": video_id})
+    # the web app retried meanwhile: a newer attempt is waiting, the old run must not touch it
+    platform.catalog.begin_processing(video_id, "layout_status")
+    platform.catalog.set_status(video_id, "layout_status", "error", {"message": "x"})
+    platform.catalog.set_status(video_id, "layout_status", "wait")
+    assert settle_ended_run(platform.catalog, run, "failed", "ImportError") == []
+    assert platform.catalog.get_video(video_id).layout_status == "wait"
+
+    # the run of the current attempt died before its first step: the video goes to error
+    retry = _tick(new_uploads, platform, cursor=None).run_requests[0]
+    retry_run = dg.DagsterRun(
+        job_name="layout_job", tags=dict(retry.tags) | {"dagster/partition": video_id}
+    )
+    assert settle_ended_run(platform.catalog, retry_run, "failed", "ImportError") == ["layout_status"]
+    row = platform.catalog.get_video(video_id)
+    assert row.layout_status == "error" and "ImportError" in row.layout_error_details["message"]
