@@ -7,8 +7,7 @@ The logic is in plain functions taking the instance and the adapters; the ops on
 and report.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: Dagster reads the op config annotations at runtime
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -19,7 +18,7 @@ from pydantic import Field
 
 from caption_assets.catalog.base import Catalog
 from caption_assets.config import get_settings
-from caption_assets.keys import VideoKeys, tenant_prefix
+from caption_assets.keys import VideoKeys, tenant_prefix, validate_uuid
 from caption_assets.partitions import VIDEOS_PARTITION_NAME
 from caption_assets.resources.catalog import CatalogResource
 from caption_assets.resources.store import StoreResource
@@ -51,6 +50,9 @@ class TenantDeletion:
     # job purges them (the cancelled runs may still write for a moment)
     left_for_retention: list[str]
     cancelled_runs: list[str]
+    # cancellation refused or failed (the launcher could not terminate it); the refused_work
+    # sensor keeps trying
+    uncancelled_runs: dict[str, str]
 
 
 def _chunks(items: Sequence[str], size: int = PAGE_SIZE) -> Iterator[Sequence[str]]:
@@ -131,15 +133,21 @@ def delete_tenant(
 
     Idempotent. If the store fails, the exception propagates with the tenant already deleted in
     the catalog: running this again (or the retention job, after the grace) finishes the work."""
-    prefix = tenant_prefix(tenant_id)
+    tenant_id = validate_uuid(tenant_id, "tenant id")
     video_ids = catalog.delete_tenant(tenant_id)
     busy = in_flight_runs(instance, video_ids)
     cancelled: list[str] = []
+    uncancelled: dict[str, str] = {}
     for run_ids in busy.values():
         for run_id in run_ids:
-            instance.run_coordinator.cancel_run(run_id)
-            cancelled.append(run_id)
-    objects = store.delete_prefix(prefix)
+            try:
+                if instance.run_coordinator.cancel_run(run_id):
+                    cancelled.append(run_id)
+                else:
+                    uncancelled[run_id] = "the run coordinator did not cancel it"
+            except Exception as exc:  # noqa: BLE001 - the deletion must go on; the sensor retries
+                uncancelled[run_id] = f"{type(exc).__name__}: {exc}"
+    objects = store.delete_prefix(tenant_prefix(tenant_id))
     done = [v for v in video_ids if v not in busy]
     purged: list[str] = []
     for chunk in _chunks(done):
@@ -147,12 +155,13 @@ def delete_tenant(
             instance.delete_dynamic_partition(VIDEOS_PARTITION_NAME, video_id)
         purged.extend(catalog.mark_videos_purged(list(chunk)))
     return TenantDeletion(
-        tenant_id=prefix.rstrip("/"),
+        tenant_id=tenant_id,
         videos=video_ids,
         objects_deleted=objects,
         purged=purged,
         left_for_retention=sorted(busy),
         cancelled_runs=cancelled,
+        uncancelled_runs=uncancelled,
     )
 
 
@@ -250,6 +259,8 @@ def delete_tenant_op(
             f"{tenant.id}; nothing deleted"
         )
     result = delete_tenant(context.instance, cat, artifacts, tenant.id)
+    for run_id, reason in result.uncancelled_runs.items():
+        context.log.warning(f"run {run_id} of the deleted tenant was not cancelled: {reason}")
     for video_id in result.left_for_retention:
         context.log.warning(
             f"video {video_id}: its runs were cancelled; the retention job removes its partition "

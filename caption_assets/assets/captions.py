@@ -87,9 +87,7 @@ def cropped_frames(
     return dg.MaterializeResult(
         metadata={
             **compute_metadata(backend),
-            "tenant": vc.tenant.name,
-            "tenant_id": vc.tenant.id,
-            "tier": vc.tenant.tier,
+            **vc.metadata(),
             "version": version,
             "frames_10hz": result.frame_count,
             "chunks": result.chunk_count,
@@ -149,9 +147,7 @@ def captions_db(
     return dg.MaterializeResult(
         metadata={
             **compute_metadata(backend),
-            "tenant": vc.tenant.name,
-            "tenant_id": vc.tenant.id,
-            "tier": vc.tenant.tier,
+            **vc.metadata(),
             "captions": result.caption_count,
             "ocr_errors": result.ocr_error_count,
             "carried_over": result.carried_over_count,

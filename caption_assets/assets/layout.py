@@ -83,9 +83,7 @@ def full_frames(
     return dg.MaterializeResult(
         metadata={
             **compute_metadata(backend),
-            "tenant": vc.tenant.name,
-            "tenant_id": vc.tenant.id,
-            "tier": vc.tenant.tier,
+            **vc.metadata(),
             "processing_attempt": attempt,
             "frames": len(result.frame_indices),
             "width": result.width,
@@ -138,9 +136,7 @@ def layout_db(
     return dg.MaterializeResult(
         metadata={
             **compute_metadata(backend),
-            "tenant": vc.tenant.name,
-            "tenant_id": vc.tenant.id,
-            "tier": vc.tenant.tier,
+            **vc.metadata(),
             "region": dg.MetadataValue.json(
                 None if result.region is None else dict(zip(("x", "y", "width", "height"), result.region))
             ),

@@ -45,6 +45,10 @@ class VideoContext:
     def job(self) -> VideoJob:
         return VideoJob(tenant_id=self.tenant.id, video_id=self.video.id)
 
+    def metadata(self) -> dict[str, str]:
+        """Tenant and tier travel as materialization metadata, not partition dimensions."""
+        return {"tenant": self.tenant.name, "tenant_id": self.tenant.id, "tier": self.tenant.tier}
+
 
 def load_video(catalog: Catalog, video_id: str) -> VideoContext:
     """The video and its tenant, or a permanent error saying why the work is refused."""
