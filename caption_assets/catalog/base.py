@@ -7,7 +7,7 @@ so the Postgres and Supabase adapters run the same atomic code.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import sqlite3
 
 import dagster as dg
 import pytest

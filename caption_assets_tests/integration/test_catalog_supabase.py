@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -435,6 +436,24 @@ def test_every_operation_matches_the_postgres_adapter(
     request_id = supa.request_caption_ocr(other, 3)
     supa.claim_ocr_requests()
     supa.finish_ocr_request(request_id)
+
+    # retention: archive, purge candidates, purge marks and tenant deletion through both adapters
+    archived_at = supa.set_video_archived(other)
+    assert archived_at is not None and catalog.set_video_archived(other) == archived_at
+    assert supa.set_video_archived(other, archived=False) is None
+    later = datetime.now(timezone.utc) + timedelta(days=1)
+    candidates = supa.videos_to_purge(later, later, limit=10)
+    assert candidates == catalog.videos_to_purge(later, later, limit=10)
+    assert [(c.video_id, c.reason) for c in candidates] == [(vid, "deleted")]
+    assert candidates[0].deleted_at == supa.get_video(vid).deleted_at  # type: ignore[union-attr]
+    assert supa.videos_to_purge(later, after=vid) == [] and supa.videos_to_purge(None) == []
+    assert supa.mark_videos_purged([vid]) == [vid] == catalog.mark_videos_purged([vid])
+    assert supa.videos_to_purge(later) == []
+    gone = supa.ensure_tenant("gone")
+    gone_videos = sorted([new_video(supa, gone.id), new_video(catalog, gone.id)])
+    assert supa.delete_tenant(gone.id) == gone_videos == catalog.delete_tenant(gone.id)
+    assert supa.get_tenant(gone.id).active is False  # type: ignore[union-attr]
+
     called = {name for _, name in standin.calls}
     assert called == sql_functions_of_postgres_adapter()
 
@@ -620,6 +639,10 @@ def test_bad_ids_are_rejected_before_any_request(supa: SupabaseCatalog, standin:
         lambda: supa.request_caption_ocr(bad, 1),
         lambda: supa.finish_ocr_request(bad),
         lambda: supa.pending_uploads(after=(time.time(), bad)),  # type: ignore[arg-type]
+        lambda: supa.set_video_archived(bad),
+        lambda: supa.videos_to_purge(None, after=bad),
+        lambda: supa.mark_videos_purged([str(uuid.uuid4()), bad]),
+        lambda: supa.delete_tenant(bad),
         lambda: supa.ensure_tenant(""),
         lambda: supa.ensure_tenant("x", tier="gold"),  # type: ignore[arg-type]
     ]

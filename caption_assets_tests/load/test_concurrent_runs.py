@@ -10,29 +10,17 @@ still holds most of them at once because only 3 may run and 2 per tenant.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import dagster as dg
-import psycopg
 import pytest
-from psycopg import sql
 
-from caption_assets.config import repo_root
-from caption_assets.platform import (
-    DAGSTER_PG_URL_ENV,
-    dagster_storage_url,
-    seed_dagster_home,
-    upload_video,
-)
+from caption_assets.platform import DAGSTER_PG_URL_ENV, upload_video
 from caption_assets.priority import TENANT_TAG, VIDEO_TAG
 from caption_assets.store.local import LocalStore
+from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
 
 pytestmark = [pytest.mark.load, pytest.mark.slow]
 
@@ -43,38 +31,13 @@ IN_FLIGHT = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
-def _stop(daemon: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the daemon's process group (it and its run workers), SIGKILL if it lingers."""
-    try:
-        os.killpg(daemon.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        daemon.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(daemon.pid, signal.SIGKILL)
-        daemon.wait()
-
-
 @pytest.mark.timeout(900)
 def test_twenty_uploads_all_processed_once_with_the_tenant_cap_held(
     pg_server, catalog_dsn, catalog, not_a_video, tmp_path: Path, monkeypatch
 ) -> None:
-    data_dir = tmp_path / "data"
-    home = tmp_path / "dagster_home"
-    seed_dagster_home(home)
-    dagster_db = f"dagster_load_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(dagster_db)))
-    dagster_url = dagster_storage_url(pg_server.url(dagster_db))
-    monkeypatch.setenv(DAGSTER_PG_URL_ENV, dagster_url)  # this process reads the same instance
-    env = {
-        **os.environ,
-        "CAPTION_ASSETS_DATABASE_URL": catalog_dsn,
-        "CAPTION_ASSETS_DATA_DIR": str(data_dir),
-        "DAGSTER_HOME": str(home),
-        DAGSTER_PG_URL_ENV: dagster_url,
-    }
+    setup = daemon_setup(pg_server, catalog_dsn, tmp_path)
+    monkeypatch.setenv(DAGSTER_PG_URL_ENV, setup.dagster_url)  # this process reads the same instance
+    data_dir, home, env = setup.data_dir, setup.home, setup.env
 
     store = LocalStore((data_dir / "artifacts").resolve(), tenant_exists=catalog.tenant_exists)
     # interleaved, as uploads arrive from several tenants at once
@@ -86,10 +49,7 @@ def test_twenty_uploads_all_processed_once_with_the_tenant_cap_held(
     assert len(videos) == 20
     tenant_ids = {name: catalog.get_tenant_by_name(name).id for name in TENANTS}
 
-    try:
-        _drive(home, env, catalog, videos, tenant_ids, tmp_path)
-    finally:
-        pg_server.drop_database(dagster_db)
+    _drive(home, env, catalog, videos, tenant_ids, tmp_path)
 
 
 def _drive(home: Path, env: dict[str, str], catalog, videos: dict[str, str], tenant_ids, tmp_path: Path) -> None:
@@ -99,39 +59,24 @@ def _drive(home: Path, env: dict[str, str], catalog, videos: dict[str, str], ten
     peak_per_tenant: Counter[str] = Counter()
     peak_total = 0
     samples = 0
-    with log_path.open("wb") as log:
-        daemon = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("dagster-daemon")),
-                "run",
-                "-w",
-                str(repo_root() / "workspace.yaml"),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                assert daemon.poll() is None, log_path.read_text()[-3000:]
-                running = instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT))
-                per_tenant = Counter(r.tags.get(TENANT_TAG, "?") for r in running)
-                samples += 1
-                peak_total = max(peak_total, len(running))
-                for tenant, count in per_tenant.items():
-                    peak_per_tenant[tenant] = max(peak_per_tenant[tenant], count)
-                assert max(per_tenant.values(), default=0) <= PER_TENANT_CAP, per_tenant
-                assert len(running) <= MAX_CONCURRENT, len(running)
-                settled = all(catalog.get_video(v).layout_status == "error" for v in videos)
-                finished = instance.get_runs_count(dg.RunsFilter(statuses=FINISHED))
-                if settled and finished >= len(videos) and not running:
-                    break
-                time.sleep(0.25)
-        finally:
-            _stop(daemon)
-        instance.dispose()
+    with running_daemon(env, log_path) as daemon:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            assert daemon.poll() is None, log_path.read_text()[-3000:]
+            running = instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT))
+            per_tenant = Counter(r.tags.get(TENANT_TAG, "?") for r in running)
+            samples += 1
+            peak_total = max(peak_total, len(running))
+            for tenant, count in per_tenant.items():
+                peak_per_tenant[tenant] = max(peak_per_tenant[tenant], count)
+            assert max(per_tenant.values(), default=0) <= PER_TENANT_CAP, per_tenant
+            assert len(running) <= MAX_CONCURRENT, len(running)
+            settled = all(catalog.get_video(v).layout_status == "error" for v in videos)
+            finished = instance.get_runs_count(dg.RunsFilter(statuses=FINISHED))
+            if settled and finished >= len(videos) and not running:
+                break
+            time.sleep(0.25)
+    instance.dispose()
 
     # other work of the code location (the maintenance schedule) may run too: count video runs
     runs = [
