@@ -50,10 +50,10 @@ from caption_assets.catalog.rows import (
     processing_video_from_row,
     purge_candidate_from_row,
     refused_from_rows,
+    sorted_ids,
     stale_lock_from_row,
     tenant_from_row,
     video_from_row,
-    video_ids_from_rows,
 )
 
 T = TypeVar("T")
@@ -412,7 +412,7 @@ class PostgresCatalog(Catalog):
             "mark_videos_purged", f"{len(ids)} videos",
             "select * from captionacc.mark_videos_purged(%s::uuid[])", (ids,),
         )
-        return video_ids_from_rows(rows)
+        return sorted_ids(r["video_id"] for r in rows)
 
     def delete_tenant(self, tenant_id: str) -> list[str]:
         tenant_id = validate_uuid(tenant_id, "tenant id")
@@ -420,7 +420,7 @@ class PostgresCatalog(Catalog):
             "delete_tenant", f"tenant {tenant_id}",
             "select * from captionacc.delete_tenant(%s)", (tenant_id,),
         )
-        return video_ids_from_rows(rows)
+        return sorted_ids(r["video_id"] for r in rows)
 
     # ---- locks ---------------------------------------------------------------------------------
 

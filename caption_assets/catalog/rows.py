@@ -7,7 +7,7 @@ the two adapters build equal dataclasses from the same row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -166,7 +166,8 @@ def purge_candidate_from_row(row: Mapping[str, Any]) -> PurgeCandidate:
     )
 
 
-def video_ids_from_rows(rows: list[Mapping[str, Any]]) -> list[str]:
-    """Rows of ``mark_videos_purged`` / ``delete_tenant`` -> video ids, sorted like the uuid type
-    (lower-case UUID text sorts the same), whatever order the rows came in."""
-    return sorted(str(r["video_id"]) for r in rows)
+def sorted_ids(values: Iterable[Any]) -> list[str]:
+    """Ids from ``mark_videos_purged`` / ``delete_tenant`` (one uuid column: psycopg rows' values,
+    PostgREST's array of scalars) as text, sorted like the uuid type (lower-case UUID text sorts
+    the same), whatever order they came in."""
+    return sorted(str(v) for v in values)

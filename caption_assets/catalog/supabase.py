@@ -63,11 +63,11 @@ from caption_assets.catalog.rows import (
     processing_video_from_row,
     purge_candidate_from_row,
     refused_from_rows,
+    sorted_ids,
     stale_lock_from_row,
     tenant_from_row,
     timestamp,
     video_from_row,
-    video_ids_from_rows,
 )
 
 T = TypeVar("T")
@@ -448,13 +448,13 @@ class SupabaseCatalog(Catalog):
             return []
         op, subject = "mark_videos_purged", f"{len(ids)} videos"
         rows = self._rpc(op, subject, "mark_videos_purged", {"p_video_ids": ids})
-        return video_ids_from_rows(_rows(op, subject, rows))
+        return sorted_ids(_scalars(op, subject, rows))
 
     def delete_tenant(self, tenant_id: str) -> list[str]:
         tenant_id = validate_uuid(tenant_id, "tenant id")
         op, subject = "delete_tenant", f"tenant {tenant_id}"
         rows = self._rpc(op, subject, "delete_tenant", {"p_tenant_id": tenant_id})
-        return video_ids_from_rows(_rows(op, subject, rows))
+        return sorted_ids(_scalars(op, subject, rows))
 
     # ---- locks ---------------------------------------------------------------------------------
 
@@ -565,6 +565,13 @@ def _unexpected(op: str, subject: str, data: Any) -> errors.PermanentError:
 
 def _row(op: str, subject: str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
+        raise _unexpected(op, subject, data)
+    return data
+
+
+def _scalars(op: str, subject: str, data: Any) -> list[str]:
+    """A function returning one column is a set of scalars to PostgREST: a JSON array of values."""
+    if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
         raise _unexpected(op, subject, data)
     return data
 

@@ -1,0 +1,42 @@
+import pytest
+
+from caption_assets.admission import DEFAULT_LIMITS, TierLimits, admit, violations
+from caption_assets.errors import AdmissionError, PermanentError
+
+pytestmark = pytest.mark.unit
+
+LIMITS = {"free": TierLimits(600, 100 * 1024**2, 1920, 1080)}
+
+
+def test_within_limits_and_unknown_measures_pass() -> None:
+    assert violations("free", LIMITS, size_bytes=1024, duration_seconds=60, width=1280, height=720) == []
+    assert violations("free", LIMITS) == []  # nothing known yet: checked again later
+    admit("free", LIMITS, size_bytes=10)
+
+
+def test_each_limit_is_named_with_the_tier() -> None:
+    found = violations(
+        "free", LIMITS, size_bytes=200 * 1024**2, duration_seconds=900, width=3840, height=2160
+    )
+    assert len(found) == 3
+    assert "file size 200 MiB exceeds the free limit of 100 MiB" in found[0]
+    assert "duration 15.0 min exceeds the free limit of 10 min" in found[1]
+    assert "resolution 3840x2160 exceeds the free limit of 1920x1080" in found[2]
+
+
+def test_vertical_video_is_judged_like_its_landscape_twin() -> None:
+    assert violations("free", LIMITS, width=1080, height=1920) == []
+    assert violations("free", LIMITS, width=1200, height=1920) != []
+
+
+def test_admit_raises_a_permanent_error_and_unknown_tiers_are_refused() -> None:
+    with pytest.raises(AdmissionError, match="Upgrade the tier") as err:
+        admit("free", LIMITS, duration_seconds=601)
+    assert isinstance(err.value, PermanentError)
+    assert violations("gold", LIMITS) == ["tier 'gold' has no limits configured"]
+
+
+def test_defaults_grow_with_the_tier() -> None:
+    free, premium, enterprise = (DEFAULT_LIMITS[t] for t in ("free", "premium", "enterprise"))
+    assert free.max_duration_seconds < premium.max_duration_seconds < enterprise.max_duration_seconds
+    assert free.max_size_bytes < premium.max_size_bytes < enterprise.max_size_bytes
