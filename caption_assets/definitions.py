@@ -11,6 +11,7 @@ from caption_assets.assets.layout import full_frames, layout_db
 from caption_assets.config import Settings, get_settings
 from caption_assets.jobs import captions_job, layout_job
 from caption_assets.maintenance import maintenance_job, maintenance_schedule
+from caption_assets.retention import delete_tenant_job, retention_job, retention_schedule
 from caption_assets.resources.catalog import CatalogResource
 from caption_assets.resources.compute import ComputeResource
 from caption_assets.resources.store import StoreResource
@@ -54,8 +55,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or get_settings()
     return dg.Definitions(
         assets=[full_frames, layout_db, cropped_frames, captions_db],
-        jobs=[layout_job, captions_job, maintenance_job],
-        schedules=[maintenance_schedule],
+        jobs=[layout_job, captions_job, maintenance_job, retention_job, delete_tenant_job],
+        schedules=[maintenance_schedule, retention_schedule],
         sensors=[
             new_uploads,
             layout_approvals,

@@ -410,7 +410,7 @@ class PostgresCatalog(Catalog):
             return []
         rows = self._all(
             "mark_videos_purged", f"{len(ids)} videos",
-            "select * from captionacc.mark_videos_purged(%s::uuid[])", (ids,),
+            "select video_id from captionacc.mark_videos_purged(%s::uuid[]) as purged(video_id)", (ids,),
         )
         return sorted_ids(r["video_id"] for r in rows)
 
@@ -418,7 +418,7 @@ class PostgresCatalog(Catalog):
         tenant_id = validate_uuid(tenant_id, "tenant id")
         rows = self._all(
             "delete_tenant", f"tenant {tenant_id}",
-            "select * from captionacc.delete_tenant(%s)", (tenant_id,),
+            "select video_id from captionacc.delete_tenant(%s) as deleted(video_id)", (tenant_id,),
         )
         return sorted_ids(r["video_id"] for r in rows)
 

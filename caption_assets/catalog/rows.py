@@ -167,7 +167,6 @@ def purge_candidate_from_row(row: Mapping[str, Any]) -> PurgeCandidate:
 
 
 def sorted_ids(values: Iterable[Any]) -> list[str]:
-    """Ids from ``mark_videos_purged`` / ``delete_tenant`` (one uuid column: psycopg rows' values,
-    PostgREST's array of scalars) as text, sorted like the uuid type (lower-case UUID text sorts
-    the same), whatever order they came in."""
+    """The ids ``mark_videos_purged`` / ``delete_tenant`` return (``setof uuid``) as text, sorted
+    like the uuid type (lower-case UUID text sorts the same), whatever order they came in."""
     return sorted(str(v) for v in values)

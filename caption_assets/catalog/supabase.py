@@ -570,7 +570,7 @@ def _row(op: str, subject: str, data: Any) -> dict[str, Any]:
 
 
 def _scalars(op: str, subject: str, data: Any) -> list[str]:
-    """A function returning one column is a set of scalars to PostgREST: a JSON array of values."""
+    """A ``returns setof <scalar>`` function's answer: PostgREST sends a JSON array of values."""
     if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
         raise _unexpected(op, subject, data)
     return data

@@ -84,8 +84,10 @@ $$;
 -- (an archived one too), so no new work starts on it. Only deleted or archived videos can be
 -- purged: a live id here is a bug in the caller and nothing is marked. Unknown ids are ignored.
 -- Returns the ids that are now purged (already purged ones included: the call is idempotent).
+-- setof uuid, which PostgREST answers as a plain JSON array of ids (a one-column "returns table"
+-- is the same type to Postgres, but PostgREST answers it as an array of objects).
 create or replace function captionacc.mark_videos_purged(p_video_ids uuid[])
-returns table (video_id uuid)
+returns setof uuid
 language plpgsql
 set search_path = ''
 as $$
@@ -113,7 +115,7 @@ $$;
 -- ids of its videos not purged yet, whose objects and partitions the caller removes. Calling it
 -- again is harmless (the timestamps of the first call stay).
 create or replace function captionacc.delete_tenant(p_tenant_id uuid)
-returns table (video_id uuid)
+returns setof uuid
 language plpgsql
 set search_path = ''
 as $$
