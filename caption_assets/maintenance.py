@@ -4,6 +4,7 @@
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
+import psutil
 
 from caption_assets.catalog.base import Catalog, error_details
 from caption_assets.resources.catalog import CatalogResource
@@ -19,6 +20,46 @@ def runs_of_video(instance: dg.DagsterInstance, video_id: str, statuses=None, li
         filters=dg.RunsFilter(tags={"dagster/partition": video_id}, statuses=statuses),
         limit=limit,
     )
+
+
+def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of the process executing the run, as the run launcher recorded it."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        pid = getattr(data, "metadata", {}).get("pid") if data is not None else None
+        if pid is not None:
+            return int(pid.value)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    # a killed worker stays a zombie until the code server reaps it: dead all the same
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def fail_dead_local_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the started runs whose worker process is gone.
+
+    Dagster's run monitoring detects dead workers only with launchers that can check them
+    (Kubernetes, ECS, ...); with the local default launcher a killed worker leaves its run
+    ``STARTED`` for ever. Its pid is recorded in the run's events, and that launcher runs workers
+    on this machine, so asking the OS answers it. The run-failure sensor then settles the video."""
+    if instance.run_launcher.supports_check_run_worker_health:
+        return []  # run monitoring handles it
+    failed: list[str] = []
+    for record in instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]), limit=1000
+    ):
+        run = record.dagster_run
+        pid = _worker_pid(instance, run.run_id)
+        if pid is None or _alive(pid):
+            continue
+        instance.report_run_failed(run, f"the run worker (pid {pid}) is gone: it crashed or was killed")
+        failed.append(run.run_id)
+    return failed
 
 
 def repair_stuck_videos(
@@ -65,8 +106,10 @@ def clear_expired_locks(context: dg.OpExecutionContext, catalog: CatalogResource
     return len(stale)
 
 
-@dg.op(description="Mark videos left in 'processing' by dead runs as 'error'.")
+@dg.op(description="Fail runs whose worker died; mark videos left in 'processing' as 'error'.")
 def repair_stuck_work(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
+    for run_id in fail_dead_local_runs(context.instance):
+        context.log.warning(f"run {run_id}: its worker process is gone; marked failed")
     repaired = repair_stuck_videos(context.instance, catalog.get())
     for video_id, columns in repaired.items():
         context.log.warning(f"video {video_id}: {columns} left in processing; set to error")
