@@ -17,7 +17,12 @@ from rich.console import Console
 
 from caption_assets.errors import CaptionAssetsError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Caption data from videos with burned-in captions: run the platform locally (dev), "
+    "hand it a video as the web app does (upload), or process one video to SRT/VTT (process).",
+)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 TierOption = Annotated[str, typer.Option("--tier", help="free, premium or enterprise")]
