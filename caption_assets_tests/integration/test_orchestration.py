@@ -7,19 +7,13 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from dagster._core.remote_origin import (
-    InProcessCodeLocationOrigin,
-    RemoteJobOrigin,
-    RemoteRepositoryOrigin,
-)
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from caption_assets.assets.layout import full_frames, layout_db
 from caption_assets.assets.runtime import acquire_waiting, video_locks
 from caption_assets.config import get_settings
 from caption_assets.errors import LockHeldError
 from caption_assets.maintenance import repair_stuck_videos
-from caption_assets.priority import VIDEO_TAG
+from caption_assets_tests.fixtures.runs import add_run
 from caption_assets.sensors.refused import cancel_refused_runs
 
 pytestmark = pytest.mark.integration
@@ -32,29 +26,6 @@ QUEUED_COORDINATOR = {
 }
 
 
-# what a run submitted from the code location carries (queued runs must name their origin)
-ORIGIN = RemoteJobOrigin(
-    RemoteRepositoryOrigin(
-        InProcessCodeLocationOrigin(
-            LoadableTargetOrigin(module_name="caption_assets.definitions"), location_name="caption_assets"
-        ),
-        "__repository__",
-    ),
-    "layout_job",
-)
-
-
-def _run(instance: dg.DagsterInstance, video_id: str, status: dg.DagsterRunStatus) -> dg.DagsterRun:
-    run = dg.DagsterRun(
-        job_name="layout_job",
-        status=status,
-        tags={VIDEO_TAG: video_id, "dagster/partition": video_id},
-        remote_job_origin=ORIGIN,
-    )
-    instance.add_run(run)
-    return run
-
-
 def test_queued_runs_of_deleted_videos_and_inactive_tenants_are_cancelled(
     platform, not_a_video
 ) -> None:
@@ -62,7 +33,7 @@ def test_queued_runs_of_deleted_videos_and_inactive_tenants_are_cancelled(
         kept = platform.upload(not_a_video, tenant="acme")
         deleted = platform.upload(not_a_video, tenant="acme")
         inactive = platform.upload(not_a_video, tenant="globex")
-        runs = {v: _run(instance, v, dg.DagsterRunStatus.QUEUED) for v in (kept, deleted, inactive)}
+        runs = {v: add_run(instance, v, dg.DagsterRunStatus.QUEUED) for v in (kept, deleted, inactive)}
         platform.catalog.mark_deleted(deleted)
         platform.catalog.set_tenant_active(platform.catalog.get_video(inactive).tenant_id, False)
 
@@ -147,9 +118,9 @@ def test_stuck_processing_is_repaired_only_without_a_live_run(platform, not_a_vi
     alive = platform.upload(not_a_video)
     for v in (stuck, alive):
         cat.begin_processing(v, "layout_status")
-    dead_run = _run(platform.instance, stuck, dg.DagsterRunStatus.FAILURE)
+    dead_run = add_run(platform.instance, stuck, dg.DagsterRunStatus.FAILURE)
     assert cat.acquire_server_lock(stuck, "layout", dead_run.run_id, 600).acquired
-    _run(platform.instance, alive, dg.DagsterRunStatus.STARTED)
+    add_run(platform.instance, alive, dg.DagsterRunStatus.STARTED)
 
     # within the grace period nothing is touched
     assert repair_stuck_videos(platform.instance, cat) == {}

@@ -9,18 +9,12 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-from dagster._core.remote_origin import (
-    InProcessCodeLocationOrigin,
-    RemoteJobOrigin,
-    RemoteRepositoryOrigin,
-)
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from caption_assets.catalog.postgres import PostgresCatalog
 from caption_assets.errors import PermanentError, TenantNotFoundError
 from caption_assets.keys import VideoKeys, tenant_prefix
 from caption_assets.partitions import VIDEOS_PARTITION_NAME
-from caption_assets.priority import VIDEO_TAG
+from caption_assets_tests.fixtures.runs import add_run
 from caption_assets.retention import (
     delete_tenant,
     delete_tenant_job,
@@ -36,17 +30,6 @@ GRACE = timedelta(hours=24)
 # past the grace of any deletion made during the test
 LATER = datetime.now(timezone.utc) + timedelta(days=2)
 # a queued run must name where it comes from
-ORIGIN = RemoteJobOrigin(
-    RemoteRepositoryOrigin(
-        InProcessCodeLocationOrigin(
-            LoadableTargetOrigin(module_name="caption_assets.definitions"), location_name="caption_assets"
-        ),
-        "__repository__",
-    ),
-    "layout_job",
-)
-
-
 def tenant_id(catalog: PostgresCatalog, name: str) -> str:
     tenant = catalog.get_tenant_by_name(name)
     assert tenant is not None
@@ -72,17 +55,6 @@ def objects_of(store: ArtifactStore, keys: VideoKeys) -> list[str]:
 
 def partitions(instance: dg.DagsterInstance) -> set[str]:
     return set(instance.get_dynamic_partitions(VIDEOS_PARTITION_NAME))
-
-
-def add_run(instance: dg.DagsterInstance, video_id: str, status: dg.DagsterRunStatus) -> dg.DagsterRun:
-    run = dg.DagsterRun(
-        job_name="layout_job",
-        status=status,
-        tags={VIDEO_TAG: video_id, "dagster/partition": video_id},
-        remote_job_origin=ORIGIN,
-    )
-    instance.add_run(run)
-    return run
 
 
 def purged_at(dsn: str, video_id: str) -> datetime | None:
