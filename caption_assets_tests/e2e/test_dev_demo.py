@@ -15,6 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from caption_assets_tests.fixtures.daemon import stop_processes
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
@@ -60,6 +62,13 @@ def test_dev_demo_processes_the_demo_video_and_stops_on_ctrl_c() -> None:
         assert not pid_file.exists(), "the embedded Postgres was left running"
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            # dagster dev leads its own process group: stop the whole family, not just the CLI
+            family = psutil.Process(proc.pid).children(recursive=True)
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            stop_processes(family)
         shutil.rmtree(workdir, ignore_errors=True)
