@@ -157,8 +157,9 @@ def process(
         str, typer.Option("--format", help="files (default) or json: also print the cues")
     ] = "files",
 ) -> None:
-    """Run layout_job then captions_job for one local video through Dagster (the runs appear in
-    the UI) and copy captions.db, captions.srt and captions.vtt to OUT."""
+    """Process one local video through Dagster (the runs appear in the UI): video_job, or for a
+    tenant without auto-approve layout_job, approval, captions_job. Copies captions.db,
+    captions.srt and captions.vtt to OUT."""
     from datetime import datetime, timezone
 
     from dagster import DagsterInstance
@@ -191,13 +192,18 @@ def process(
     priority = priority_for(tenant_row.tier, row.uploaded_at, datetime.now(timezone.utc))
     tags = {**priority_tags(tenant_row.id, tenant_row.tier, priority), VIDEO_TAG: video_id}
 
-    if not _run_job(defs, instance, "layout_job", video_id, tags):
-        raise _fail(_error_reason(catalog, video_id))
-    if catalog.get_video(video_id).layout_status == "annotate":
-        # whoever runs `process` is the person approving this layout
-        catalog.approve_layout(video_id)
-    if not _run_job(defs, instance, "captions_job", video_id, tags):
-        raise _fail(_error_reason(catalog, video_id))
+    if tenant_row.auto_approve:
+        # layout_db approves its own layout: one run does it all (one run start saved)
+        if not _run_job(defs, instance, "video_job", video_id, tags):
+            raise _fail(_error_reason(catalog, video_id))
+    else:
+        if not _run_job(defs, instance, "layout_job", video_id, tags):
+            raise _fail(_error_reason(catalog, video_id))
+        if catalog.get_video(video_id).layout_status == "annotate":
+            # whoever runs `process` is the person approving this layout
+            catalog.approve_layout(video_id)
+        if not _run_job(defs, instance, "captions_job", video_id, tags):
+            raise _fail(_error_reason(catalog, video_id))
 
     keys = VideoKeys(tenant_row.id, video_id)
     out.mkdir(parents=True, exist_ok=True)

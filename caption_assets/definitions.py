@@ -9,7 +9,7 @@ import dagster as dg
 from caption_assets.assets.captions import captions_db, cropped_frames
 from caption_assets.assets.layout import full_frames, layout_db
 from caption_assets.config import Settings, get_settings
-from caption_assets.jobs import captions_job, layout_job
+from caption_assets.jobs import captions_job, layout_job, video_job
 from caption_assets.maintenance import maintenance_job, maintenance_schedule
 from caption_assets.retention import delete_tenant_job, retention_job, retention_schedule
 from caption_assets.resources.catalog import CatalogResource
@@ -55,7 +55,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or get_settings()
     return dg.Definitions(
         assets=[full_frames, layout_db, cropped_frames, captions_db],
-        jobs=[layout_job, captions_job, maintenance_job, retention_job, delete_tenant_job],
+        jobs=[layout_job, captions_job, video_job, maintenance_job, retention_job, delete_tenant_job],
         schedules=[maintenance_schedule, retention_schedule],
         sensors=[
             new_uploads,

@@ -16,3 +16,11 @@ captions_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(cropped_frames, captions_db),
     description="Cropped caption band and captions.db for one video with an approved layout.",
 )
+
+video_job = dg.define_asset_job(
+    "video_job",
+    selection=dg.AssetSelection.assets(full_frames, layout_db, cropped_frames, captions_db),
+    description="All four assets of one video in one run, for tenants whose layouts are approved "
+    "automatically (what `caption-assets process` runs): a layout that needs a person stops it "
+    "before cropped_frames.",
+)

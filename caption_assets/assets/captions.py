@@ -1,4 +1,5 @@
-"""captions_job's assets: the caption band at 10 Hz as WebM chunks, then captions.db + SRT/VTT."""
+"""captions_job's assets: the caption band (10 Hz WebM chunks, and the caption states read from the
+same decode), then captions.db + SRT/VTT."""
 
 
 import tempfile
@@ -62,7 +63,8 @@ def _approved(cat: Catalog, video_id: str) -> VideoContext:
     retry_policy=COMPUTE_RETRY_POLICY,
     group_name="captions",
     kinds={"python", "video"},
-    description="The caption band at 10 Hz as VP9/WebM chunks of 32 frames in modulo levels 16/4/1.",
+    description="The caption band at 10 Hz as VP9/WebM chunks of 32 frames in modulo levels 16/4/1, "
+    "and from the same decode the caption states with their OCR text (server-side raw-ocr.db).",
 )
 def cropped_frames(
     context: dg.AssetExecutionContext,
@@ -95,6 +97,9 @@ def cropped_frames(
                 {str(k): v for k, v in sorted(result.chunks_per_level.items())}
             ),
             "prefix": keys.cropped_frames_prefix(version),
+            # the caption-state scan of the same decode: states, OCR reads and seconds
+            "scan": dg.MetadataValue.json(result.stats),
+            "raw_ocr_key": keys.raw_ocr_db(),
         }
     )
 

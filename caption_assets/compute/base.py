@@ -44,6 +44,7 @@ class CroppedResult:
     frame_count: int
     chunk_count: int
     chunks_per_level: dict[int, int] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)  # the caption-state scan's figures
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def cropped_frames_step(store: ArtifactStore, job: VideoJob, version: int) -> Cr
         video = _fetch_video(store, keys, work)
         layout_db = _fetch_layout(store, keys, work)
         out_dir = work / "cropped"
-        out = pipeline.run_cropped_frames(video, layout_db, out_dir)
+        out = pipeline.run_cropped_frames(video, layout_db, out_dir, work / "raw-ocr.db")
         # a failed earlier attempt at this version may have left chunks behind
         store.delete_prefix(keys.cropped_frames_prefix(version))
         per_level: dict[int, int] = {}
@@ -118,12 +118,23 @@ def cropped_frames_step(store: ArtifactStore, job: VideoJob, version: int) -> Cr
             modulo, first = int(match.group(1)), int(match.group(2))
             store.put_file(keys.cropped_chunk(version, modulo, first), Path(path), "video/webm")
             per_level[modulo] = per_level.get(modulo, 0) + 1
+        # the scan's caption states, for captions_db (server side: tenants never read it)
+        store.put_gzip_file(keys.raw_ocr_db(), out.raw_ocr_path)
         return CroppedResult(
             version=version,
             frame_count=int(out.frame_count),
             chunk_count=int(out.chunk_count),
             chunks_per_level=per_level,
+            stats=dict(out.stats),
         )
+
+
+def _fetch_raw_ocr(store: ArtifactStore, keys: VideoKeys, workdir: Path) -> Path:
+    if not store.exists(keys.raw_ocr_db()):
+        raise NotFoundError(
+            f"video {keys.video_id}: raw-ocr.db is missing; materialize cropped_frames first"
+        )
+    return store.get_gunzip_file(keys.raw_ocr_db(), workdir / "raw-ocr.db")
 
 
 def captions_step(
@@ -131,7 +142,6 @@ def captions_step(
 ) -> CaptionsResult:
     keys = VideoKeys(job.tenant_id, job.video_id)
     with _workdir() as work:
-        video = _fetch_video(store, keys, work)
         layout_db = _fetch_layout(store, keys, work)
         previous = None
         if store.exists(keys.captions_db()):
@@ -143,13 +153,13 @@ def captions_step(
             )
         out_db = work / "out" / "captions.db"
         out_db.parent.mkdir(parents=True)
-        out = pipeline.run_captions(
-            video,
-            layout_db,
-            out_db,
-            previous_captions_db=previous,
-            reocr_caption_ids=reocr_caption_ids,
-        )
+        if reocr_caption_ids:
+            assert previous is not None
+            video = _fetch_video(store, keys, work)
+            out = pipeline.run_reocr(video, layout_db, out_db, previous, reocr_caption_ids)
+        else:
+            raw_ocr = _fetch_raw_ocr(store, keys, work)
+            out = pipeline.run_captions(raw_ocr, layout_db, out_db, previous_captions_db=previous)
         store.put_file(keys.captions_srt(), out.srt_path, "application/x-subrip")
         store.put_file(keys.captions_vtt(), out.vtt_path, "text/vtt")
         # captions.db last: its presence means the whole set is stored

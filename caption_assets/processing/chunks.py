@@ -7,14 +7,14 @@ level's indices are cut into chunks of 32, each named by its first index; the la
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from caption_assets.processing.workers import BoundedSubmitter, cpu_count
 
 CHUNK_FRAMES = 32
 LEVELS = (16, 4, 1)
@@ -69,13 +69,6 @@ def _encode_chunk(path: Path, width: int, height: int, frames: list[tuple[np.nda
     return path
 
 
-def _workers() -> int:
-    try:
-        return max(1, min(4, len(os.sched_getaffinity(0))))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, min(4, os.cpu_count() or 1))
-
-
 class ChunkWriter:
     """Receives the band's 10 Hz frames in index order (Y, U, V planes) and writes the chunks.
 
@@ -94,10 +87,9 @@ class ChunkWriter:
                 for index in chunk:
                     self._where[index] = (level, chunk[0], chunk[-1])
         self._open: dict[int, tuple[int, list[tuple[np.ndarray, ...]]]] = {}
-        workers = _workers()
+        workers = min(4, cpu_count())
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vp9")
-        self._slots = threading.BoundedSemaphore(2 * workers)
-        self._futures: list[Future[Path]] = []
+        self._encoding: BoundedSubmitter[Path] = BoundedSubmitter(self._pool, 2 * workers)
         self.paths: list[Path] = []
 
     def add(self, index: int, planes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
@@ -114,17 +106,15 @@ class ChunkWriter:
         try:
             for level in list(self._open):
                 self._submit(level)
-            for future in self._futures:
-                self.paths.append(future.result())
+            self.paths = self._encoding.results()
+        except BaseException:
+            self._encoding.cancel()
+            raise
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
         return self.paths
 
     def _submit(self, level: int) -> None:
         first, frames = self._open.pop(level)
-        self._slots.acquire()
-        future = self._pool.submit(
-            _encode_chunk, chunk_path(self.out_dir, level, first), self.width, self.height, frames
-        )
-        future.add_done_callback(lambda _: self._slots.release())
-        self._futures.append(future)
+        path = chunk_path(self.out_dir, level, first)
+        self._encoding.submit(_encode_chunk, path, self.width, self.height, frames)

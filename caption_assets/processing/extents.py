@@ -31,7 +31,7 @@ class Sample:
 
     @property
     def text_pixels(self) -> int:
-        return 0 if self.text is None else int(self.text.sum())
+        return 0 if self.text is None else np.count_nonzero(self.text)
 
 
 @dataclass
@@ -83,7 +83,8 @@ class ExtentTracker:
     def __init__(self, params: sig.SignatureParams = sig.DEFAULT_PARAMS, sample_rate: float = 10.0):
         self.params = params
         self.sample_rate = sample_rate
-        self.segments: list[Segment] = []
+        self.segments: list[Segment] = []  # not yet handed out by ``closed_segments``
+        self.segment_count = 0
         self.sample_count = 0
         self._clock = SampleClock(sample_rate)
         self._previous: tuple[int, float, np.ndarray] | None = None  # last native frame
@@ -101,8 +102,15 @@ class ExtentTracker:
         self._natives.append([index, time, gray, None])
         self._previous = (index, time, gray)
 
+    def closed_segments(self) -> list[Segment]:
+        """The segments decided since the last call (all but the current one), handed over: the
+        tracker keeps no reference to them, so their images can be read and freed during the scan."""
+        closed, self.segments = self.segments[:-1], self.segments[-1:]
+        return closed
+
     def finish(self, end_time: float) -> list[Segment]:
-        """Close the stream; ``end_time`` is the video end (after the last frame's duration)."""
+        """Close the stream; ``end_time`` is the video end (after the last frame's duration).
+        Returns the segments not handed out by ``closed_segments``."""
         if self._previous is not None:
             last = self._previous
             self._clock.close(end_time)
@@ -137,6 +145,10 @@ class ExtentTracker:
             self._settle(self._waiting, neighbours)
         self._waiting = sample
 
+    def _open_segment(self, first: int, start_time: float) -> None:
+        self.segments.append(Segment(first=first, start_time=start_time))
+        self.segment_count += 1
+
     def _settle(self, sample: Sample, neighbours: list[np.ndarray]) -> None:
         """Give ``sample`` its text mask and decide whether it starts a new caption state."""
         if neighbours:
@@ -146,7 +158,7 @@ class ExtentTracker:
         previous = self._settled
         if previous is None:
             first_index, first_time = self._natives[0][0], self._natives[0][1]
-            self.segments.append(Segment(first=first_index, start_time=first_time))
+            self._open_segment(first_index, first_time)
         else:
             assert previous.text is not None
             comparison = sig.compare(
@@ -165,7 +177,7 @@ class ExtentTracker:
                 closing = self.segments[-1]
                 closing.last = first - 1
                 closing.end_time = first_time
-                self.segments.append(Segment(first=first, start_time=first_time))
+                self._open_segment(first, first_time)
         self.segments[-1].add_sample(sample)
         self._settled = sample
         # natives before the settled sample are no longer needed for refinement

@@ -6,10 +6,12 @@ reason at whichever step sees it first.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 from rapidfuzz import fuzz
@@ -18,11 +20,12 @@ from caption_assets.errors import BadInputError
 from caption_assets.processing import captions_db as cdb
 from caption_assets.processing import layout as lay
 from caption_assets.processing import ocr
+from caption_assets.processing.band_scan import BandScan
 from caption_assets.processing.chunks import ChunkWriter
-from caption_assets.processing.extents import ExtentTracker, Segment
+from caption_assets.processing.raw_ocr import RawOcr, RawReading, read_raw_ocr, write_raw_ocr
+from caption_assets.processing.raw_ocr import stats_of as raw_stats
 from caption_assets.processing.reading import normalise, read_caption
 from caption_assets.processing.sampling import RATE, sampled
-from caption_assets.processing.signature import analysis_scale, min_text_pixels
 from caption_assets.processing.subtitles import write_srt, write_vtt
 from caption_assets.processing.video import (
     Region,
@@ -52,6 +55,7 @@ __all__ = [
     "run_cropped_frames",
     "run_full_frames",
     "run_layout",
+    "run_reocr",
 ]
 
 THUMBNAIL_WIDTH = 320
@@ -83,6 +87,8 @@ class CroppedOutput:
     frame_count: int
     chunk_count: int
     chunk_paths: list[Path]
+    raw_ocr_path: Path
+    stats: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,8 @@ def run_layout(frames_dir: Path, layout_db_path: Path) -> LayoutOutput:
     paths = sorted(Path(frames_dir).glob("frame_*.jpg"))
     if not paths:
         raise BadInputError(f"no full frames (frame_*.jpg) in {Path(frames_dir).name}")
-    frames = [_frame_boxes(p, int(p.stem.split("_")[1])) for p in paths]
+    # frames side by side on the OCR threads (each reads its own JPEG)
+    frames = list(ocr.executor().map(lambda p: _frame_boxes(p, int(p.stem.split("_")[1])), paths))
     result = lay.detect_zones(frames)
     lay.write_layout_db(layout_db_path, frames, result)
     return LayoutOutput(
@@ -178,72 +185,52 @@ def _stored_layout(layout_db_path: Path, info: VideoInfo) -> lay.StoredLayout:
 # cropped frames
 
 
-def run_cropped_frames(video_path: Path, layout_db_path: Path, out_dir: Path) -> CroppedOutput:
-    """The caption band at 10 Hz as VP9/WebM chunks in three modulo levels."""
+def run_cropped_frames(
+    video_path: Path, layout_db_path: Path, out_dir: Path, raw_ocr_path: Path | None = None
+) -> CroppedOutput:
+    """One decode of the video for both uses of the band: the 10 Hz VP9/WebM chunks in three modulo
+    levels for the annotation UI, and the caption-state scan with each state's text (raw-ocr.db,
+    ``out_dir/raw-ocr.db`` unless given), which ``run_captions`` turns into captions."""
     info = probe(video_path)
     stored = _stored_layout(layout_db_path, info)
+    raw_ocr_path = Path(raw_ocr_path) if raw_ocr_path else Path(out_dir) / "raw-ocr.db"
     if stored.region is None:
-        return CroppedOutput(frame_count=0, chunk_count=0, chunk_paths=[])
+        write_raw_ocr(raw_ocr_path, RawOcr([], [], _metadata(info, [])))
+        return CroppedOutput(frame_count=0, chunk_count=0, chunk_paths=[], raw_ocr_path=raw_ocr_path)
     region = stored.region.even(info.width, info.height)
+    zones = [z.even(info.width, info.height) for z in stored.zones]
     total = int(np.ceil(info.duration_seconds * 10 - 1e-6))
     writer = ChunkWriter(Path(out_dir), region.width, region.height, max(1, total))
     count = 0
     try:
-        stream = ((d.time, d.frame) for d in iter_frames(video_path))
-        for k, frame in sampled(stream, info.duration_seconds):
-            writer.add(k, crop_yuv420(frame, region, info.rotation))
-            count = k + 1
+        with BandScan(zones, info.rotation) as scan:
+
+            def scanned() -> Iterator[tuple[float, av.VideoFrame]]:
+                for decoded in iter_frames(video_path):
+                    scan.add(decoded)
+                    yield decoded.time, decoded.frame
+
+            for k, frame in sampled(scanned(), info.duration_seconds):
+                writer.add(k, crop_yuv420(frame, region, info.rotation))
+                count = k + 1
+            readings, counts, timings = scan.finish(info.duration_seconds)
     finally:
         paths = writer.close()
-    return CroppedOutput(frame_count=min(count, max(1, total)), chunk_count=len(paths), chunk_paths=paths)
+    write_raw_ocr(raw_ocr_path, RawOcr(zones, readings, {**_metadata(info, zones), "stats": json.dumps(counts)}))
+    return CroppedOutput(
+        frame_count=min(count, max(1, total)), chunk_count=len(paths), chunk_paths=paths,
+        raw_ocr_path=raw_ocr_path, stats={**counts, **timings},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # captions
 
 
-@dataclass
-class _Found:
-    zone: int
-    first: int
-    last: int
-    start: float
-    end: float
-    text: str
-    confidence: float
-    samples: int
-
-
-def _read_segments(
-    segments: list[Segment], zone: int, band_width: int, stats: dict[str, float]
-) -> list[_Found]:
-    found: list[_Found] = []
-    scale = analysis_scale(band_width)
-    for segment in segments:
-        if not segment.kept:
-            continue
-        floor = min_text_pixels(segment.kept[0].smoothed.shape)
-        if not segment.has_text(floor):
-            continue
-        voters = segment.voting_samples()
-        middle = voters[len(voters) // 2]
-        started = time.perf_counter()
-        reading = read_caption([s.gray for s in voters], middle.text, scale)
-        stats["ocr_seconds"] += time.perf_counter() - started
-        stats["ocr_reads"] += reading.reads
-        stats["segments_read"] += 1
-        if reading.text:
-            found.append(
-                _Found(zone, segment.first, segment.last, segment.start_time, segment.end_time,
-                       reading.text, reading.confidence, segment.sample_count)
-            )
-    return found
-
-
-def _merge(found: list[_Found]) -> list[_Found]:
-    """Join contiguous segments of one caption: identical text (over-split), or a short fragment
+def _merge(found: list[RawReading]) -> list[RawReading]:
+    """Join contiguous states of one caption: identical text (over-split), or a short fragment
     (a fade step) whose text is close to its neighbour's."""
-    merged: list[_Found] = []
+    merged: list[RawReading] = []
     for item in sorted(found, key=lambda f: (f.zone, f.first)):
         if merged:
             last = merged[-1]
@@ -252,16 +239,16 @@ def _merge(found: list[_Found]) -> list[_Found]:
             fragment = min(last.samples, item.samples) <= 2 and fuzz.ratio(last.text, item.text) >= 80
             if contiguous and (same or fragment):
                 keep = last if (same or last.samples >= item.samples) else item
-                merged[-1] = _Found(
-                    last.zone, last.first, item.last, last.start, item.end, keep.text,
-                    keep.confidence, last.samples + item.samples,
+                merged[-1] = replace(
+                    keep, first=last.first, last=item.last, start=last.start, end=item.end,
+                    samples=last.samples + item.samples,
                 )
                 continue
         merged.append(item)
     return merged
 
 
-def _to_caption(found: _Found, caption_id: int) -> Caption:
+def _to_caption(found: RawReading, caption_id: int) -> Caption:
     first_k, last_k = cdb.tenths_span(found.start, found.end)
     return Caption(
         id=caption_id,
@@ -316,42 +303,48 @@ def _metadata(info: VideoInfo, zones: list[Region]) -> dict[str, str]:
 
 
 def run_captions(
-    video_path: Path,
+    raw_ocr_path: Path,
     layout_db_path: Path,
     captions_db_path: Path,
     previous_captions_db: Path | None = None,
-    reocr_caption_ids: list[int] | None = None,
 ) -> CaptionsOutput:
-    """Caption extents by change detection in the band, OCR text per caption, captions.db + SRT/VTT."""
+    """Captions from the scan's caption states (raw-ocr.db of ``run_cropped_frames``): over-split
+    states joined, what a person owns in ``previous_captions_db`` kept; captions.db + SRT/VTT."""
+    try:
+        raw = read_raw_ocr(raw_ocr_path)
+    except FileNotFoundError as exc:
+        raise BadInputError(f"raw-ocr.db is missing: {exc}") from exc
+    stored = lay.read_layout_db(layout_db_path)
+    width, height = int(raw.metadata["width"]), int(raw.metadata["height"])
+    zones = [z.even(width, height) for z in stored.zones] if stored.region is not None else []
+    if zones != raw.zones:
+        raise BadInputError(
+            "the caption band changed since cropped_frames was made (layout.db has "
+            f"{zones}, raw-ocr.db {raw.zones}); materialize cropped_frames again"
+        )
+    merged = _merge(raw.readings)
+    captions = [_to_caption(f, i + 1) for i, f in enumerate(sorted(merged, key=lambda f: (f.start, f.zone)))]
+    stats: dict[str, object] = {**raw_stats(raw), "states_with_text": len(raw.readings)}
+    if previous_captions_db is not None:
+        captions = _carry_over(captions, cdb.read_captions(previous_captions_db))
+    stats["captions"] = len(captions)
+    metadata = {k: v for k, v in raw.metadata.items() if k not in ("stats", "schema_version")}
+    return _write_outputs(captions_db_path, captions, metadata, stats)
+
+
+def run_reocr(
+    video_path: Path,
+    layout_db_path: Path,
+    captions_db_path: Path,
+    previous_captions_db: Path,
+    caption_ids: list[int],
+) -> CaptionsOutput:
+    """Keep the previous captions.db; read the text of the captions ``caption_ids`` again from the
+    video (a person changed their extents)."""
     info = probe(video_path)
     stored = _stored_layout(layout_db_path, info)
     zones = [z.even(info.width, info.height) for z in stored.zones] if stored.region is not None else []
-    if reocr_caption_ids is not None:
-        if previous_captions_db is None:
-            raise BadInputError("re-reading captions needs the previous captions.db")
-        return _reocr(video_path, info, zones, captions_db_path, previous_captions_db, reocr_caption_ids)
-
-    stats: dict[str, float] = {"ocr_seconds": 0.0, "ocr_reads": 0, "segments_read": 0}
-    started = time.perf_counter()
-    trackers = [ExtentTracker() for _ in zones]
-    frames = 0
-    if zones:
-        for decoded in iter_frames(video_path):
-            for zone, tracker in zip(zones, trackers):
-                tracker.add_frame(decoded.index, decoded.time, crop_gray(decoded.frame, zone, info.rotation))
-            frames += 1
-    found: list[_Found] = []
-    for number, (zone, tracker) in enumerate(zip(zones, trackers)):
-        segments = tracker.finish(info.duration_seconds)
-        stats[f"zone{number}_segments"] = len(segments)
-        found += _read_segments(segments, number, zone.width, stats)
-    stats["scan_seconds"] = time.perf_counter() - started - stats["ocr_seconds"]
-    merged = _merge(found)
-    captions = [_to_caption(f, i + 1) for i, f in enumerate(sorted(merged, key=lambda f: (f.start, f.zone)))]
-    if previous_captions_db is not None:
-        captions = _carry_over(captions, cdb.read_captions(previous_captions_db))
-    stats.update(frames=frames, captions=len(captions))
-    return _write_outputs(captions_db_path, captions, _metadata(info, zones), dict(stats))
+    return _reocr(video_path, info, zones, captions_db_path, previous_captions_db, caption_ids)
 
 
 def _reocr(
@@ -386,8 +379,8 @@ def _reocr(
             if decoded.index >= last_needed:
                 break
     stamp = cdb.now()
-    for caption in targets:
-        reading = read_caption(images[caption.id])
+    readings = ocr.executor().map(lambda c: read_caption(images[c.id]), targets)
+    for caption, reading in zip(targets, readings):
         caption.text = reading.text
         caption.text_ocr_status = cdb.OCR_DONE if reading.text else cdb.OCR_EMPTY
         caption.text_ocr_confidence = round(reading.confidence, 4)

@@ -21,6 +21,7 @@ used. No threshold here depends on the background's kind or speed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -87,37 +88,48 @@ def text_mask(
     patches), but not whole neighbourhoods of them: around caption strokes nearly every high-contrast
     pixel is unchanged, around moving background only a minority is.
     """
+    size = max(7, (edges.shape[0] // 8) | 1)
+    edge_count = _counts(edges, size)
+    stable = [edges & unchanged(smoothed, other, params) for other in neighbours]
     if len(neighbours) >= 2:
-        both = edges.copy()
-        for other in neighbours:
-            both &= unchanged(smoothed, other, params)
-        two_sided = _clean(edges, both, params.both_share, params)
-        one_sided = [_clean(edges, edges & unchanged(smoothed, o, params), params.stable_share, params)
-                     for o in neighbours]
-        best = max(one_sided, key=lambda m: int(m.sum()))
-        if two_sided.sum() >= params.agree_share * best.sum():
+        both = np.logical_and.reduce(stable)
+        two_sided = _clean(edge_count, both, size, params.both_share, params)
+        two = np.count_nonzero(two_sided)
+        # a one-sided mask is a subset of its stable pixels: when the two-sided mask keeps enough
+        # against those, cleaning the one-sided masks cannot change the answer
+        if two >= params.agree_share * max(np.count_nonzero(kept) for kept in stable):
+            return two_sided
+        one_sided = [_clean(edge_count, kept, size, params.stable_share, params) for kept in stable]
+        best = max(one_sided, key=np.count_nonzero)
+        if two >= params.agree_share * np.count_nonzero(best):
             return two_sided
         return best
-    stable = np.zeros(edges.shape, dtype=bool)
-    for other in neighbours:
-        stable |= unchanged(smoothed, other, params)
-    return _clean(edges, edges & stable, params.stable_share, params)
+    kept = stable[0] if stable else np.zeros(edges.shape, dtype=bool)
+    return _clean(edge_count, kept, size, params.stable_share, params)
 
 
-def _clean(edges: np.ndarray, kept: np.ndarray, share: float, params: SignatureParams) -> np.ndarray:
+def _counts(mask: np.ndarray, size: int) -> np.ndarray:
+    """How many pixels of the boolean ``mask`` are set in the size x size window around each pixel
+    (integer sums: exact, and twice as fast as float box filters)."""
+    return cv2.boxFilter(np.ascontiguousarray(mask).view(np.uint8), cv2.CV_32S, (size, size), normalize=False)
+
+
+def _clean(
+    edge_count: np.ndarray, kept: np.ndarray, size: int, share: float, params: SignatureParams
+) -> np.ndarray:
     """``kept`` (stable high-contrast pixels) where they make up ``share`` of the high-contrast pixels
-    around them, without isolated pixels, where text pixels are dense along a line."""
-    size = max(7, (edges.shape[0] // 8) | 1)
-    edge_count = cv2.boxFilter(edges.astype(np.float32), -1, (size, size), normalize=False)
-    kept_count = cv2.boxFilter(kept.astype(np.float32), -1, (size, size), normalize=False)
-    dense = (kept_count >= share * edge_count) & (kept_count >= 0.1 * size * size)
-    mask = (kept & dense).astype(np.uint8)
+    around them (``edge_count`` in size x size windows), without isolated pixels, where text pixels
+    are dense along a line."""
+    kept_count = _counts(kept, size)
+    # integer comparisons throughout (shares in thousandths): float arrays cost twice as much here
+    dense = (kept_count * 1000 >= round(share * 1000) * edge_count) & (kept_count >= math.ceil(0.1 * size * size))
+    mask = (kept & dense).view(np.uint8)
     # strokes are at least 2x2 at analysis scale; stray pixels are not
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL2)
     # text is dense along its line; specks left by chance are scattered
-    window = max(9, (edges.shape[0] // 4) | 1)
-    density = cv2.boxFilter(mask.astype(np.float32), -1, (window, window), normalize=True)
-    return (mask > 0) & (density >= params.text_density)
+    window = max(9, (kept.shape[0] // 4) | 1)
+    density = _counts(mask.view(bool), window)
+    return (mask > 0) & (density >= math.ceil(params.text_density * window * window))
 
 
 def min_text_pixels(shape: tuple[int, ...], params: SignatureParams = DEFAULT_PARAMS) -> int:
@@ -142,12 +154,12 @@ def compare(
 ) -> Comparison:
     """Is sample b a different caption state than sample a (caption appeared, left or changed)?"""
     union = text_a | text_b
-    total = int(union.sum())
+    total = np.count_nonzero(union)
     changed = union & ~unchanged(smoothed_a, smoothed_b, params)
     # a background moving behind a caption changes a one-pixel rim around its strokes (the blur
     # mixes it in); a caption that changes changes whole strokes, which survive a 2x2 opening
     changed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, _KERNEL2).astype(bool)
-    n_changed = int(changed.sum())
+    n_changed = np.count_nonzero(changed)
     floor = min_text_pixels(text_a.shape, params)
     if total < floor:
         return Comparison(False, 0.0, total, changed)

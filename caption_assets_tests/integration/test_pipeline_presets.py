@@ -21,7 +21,8 @@ def run_all(video: Path, out: Path) -> tuple[pipeline.LayoutOutput, pipeline.Cro
     assert len(full.indices) >= min(20, int(full.info.duration_seconds * 10))
     layout = pipeline.run_layout(out / "full_frames", out / "layout.db")
     cropped = pipeline.run_cropped_frames(video, out / "layout.db", out / "cropped")
-    captions = pipeline.run_captions(video, out / "layout.db", out / "captions.db")
+    assert cropped.raw_ocr_path.is_file()
+    captions = pipeline.run_captions(cropped.raw_ocr_path, out / "layout.db", out / "captions.db")
     return layout, cropped, captions
 
 
@@ -59,9 +60,9 @@ def test_multi_30s_and_reocr(tmp_path: Path) -> None:
     _, cropped, out = run_all(tmp_path / "v.mp4", tmp_path / "out")
     assert cropped.frame_count == 300
     assert_matches(out.captions, truth)
-    again = pipeline.run_captions(
+    again = pipeline.run_reocr(
         tmp_path / "v.mp4", tmp_path / "out" / "layout.db", tmp_path / "re" / "captions.db",
-        previous_captions_db=tmp_path / "out" / "captions.db", reocr_caption_ids=[out.captions[3].id],
+        tmp_path / "out" / "captions.db", [out.captions[3].id],
     )
     assert [(c.id, c.text, c.start_native_frame) for c in again.captions] == [
         (c.id, c.text, c.start_native_frame) for c in out.captions]
@@ -82,7 +83,7 @@ def test_bad_input_is_a_bad_video_error(tmp_path: Path) -> None:
         for step in (
             lambda p: pipeline.run_full_frames(p, tmp_path / "o"),
             lambda p: pipeline.run_cropped_frames(p, tmp_path / "layout.db", tmp_path / "o"),
-            lambda p: pipeline.run_captions(p, tmp_path / "layout.db", tmp_path / "c.db"),
+            lambda p: pipeline.run_reocr(p, tmp_path / "layout.db", tmp_path / "c.db", tmp_path / "p.db", [1]),
         ):
             with pytest.raises(BadVideoError) as info:
                 step(path)

@@ -9,7 +9,8 @@ import pytest
 from caption_assets.processing import captions_db as cdb
 from caption_assets.processing.layout import FrameBoxes, detect_zones, read_layout_db, write_layout_db
 from caption_assets.processing.ocr import Box, reading_order
-from caption_assets.processing.pipeline import _carry_over, _merge, _Found
+from caption_assets.processing.pipeline import _carry_over, _merge
+from caption_assets.processing.raw_ocr import RawReading
 from caption_assets.processing.reading import normalise, vote
 from caption_assets.processing.subtitles import read_cues, write_srt, write_vtt
 
@@ -61,8 +62,8 @@ def test_vote_prefers_consistent_reads() -> None:
 
 
 def test_merge_joins_over_split_and_fade_fragments_only() -> None:
-    def f(first: int, last: int, text: str, samples: int = 5) -> _Found:
-        return _Found(0, first, last, first / 30, (last + 1) / 30, text, 0.9, samples)
+    def f(first: int, last: int, text: str, samples: int = 5) -> RawReading:
+        return RawReading(0, first, last, first / 30, (last + 1) / 30, samples, text, 0.9, 2)
     merged = _merge([f(0, 29, "Same"), f(30, 59, "Same"), f(60, 62, "Next one", 1), f(63, 99, "Next one!"),
                      f(130, 160, "Same")])
     assert [(m.first, m.last, m.text) for m in merged] == [(0, 59, "Same"), (60, 99, "Next one!"), (130, 160, "Same")]

@@ -118,3 +118,29 @@ def test_first_frame_of_new_state_finds_the_cut() -> None:
 def test_analysis_image_downscales_wide_bands_only() -> None:
     assert sig.analysis_image(np.zeros((100, 3840), np.uint8)).shape == (25, 960)
     assert sig.analysis_image(np.zeros((50, 640), np.uint8)).shape == (50, 640)
+
+
+def test_tracker_finds_cuts_between_samples_exact_to_the_native_frame() -> None:
+    """30 fps native frames over a background panning 4 px per frame; the cuts fall between 10 Hz
+    samples (frames 0, 3, 6, ...). Decided states are handed over while frames still stream in."""
+    from caption_assets.processing.extents import ExtentTracker
+
+    def shown(n: int) -> np.ndarray:
+        scene = np.ascontiguousarray(_TEXTURE[:, 4 * n : 4 * n + W])
+        if 7 <= n <= 52:
+            return caption(scene, "Hello")
+        if 71 <= n:
+            return caption(scene, "World")
+        return scene
+
+    tracker = ExtentTracker()
+    handed: list = []
+    for n in range(120):
+        tracker.add_frame(n, n / 30, shown(n))
+        handed += tracker.closed_segments()
+    assert handed, "decided states are handed over during the scan"
+    segments = handed + tracker.finish(4.0)
+    floor = sig.min_text_pixels(segments[0].kept[0].smoothed.shape)
+    assert [(s.first, s.last, s.has_text(floor)) for s in segments] == [
+        (0, 6, False), (7, 52, True), (53, 70, False), (71, 119, True)]
+    assert tracker.segment_count == 4 and abs(segments[1].end_time - 53 / 30) < 1e-9
