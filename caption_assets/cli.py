@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import shutil
@@ -221,6 +222,10 @@ def process(
     if output_format == "json":
         json.dump([c.to_dict() for c in captions], sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
+    # the interpreter's final garbage collection walks every object Dagster and the OCR engines
+    # made (~0.5 s); what must be released (database server, files) is closed by exit hooks and
+    # context managers, not by that collection
+    gc.freeze()
 
 
 @app.command()

@@ -78,16 +78,18 @@ class FunctionSettings:
         )
 
 
-# Sized from benchmarks/modal_cost.py (60 s 720p30, 21 captions, 2 CPUs): full_frames 1.6 s,
-# layout (OCR of ~20 full frames) 11.7 s, cropped_frames (10 Hz crop, VP9) 7.7 s, captions 5.5 s,
-# peak RSS under 500 MiB. Memory is billed as max(request, use): 2 GiB leaves room for 4K frames
-# without paying much (about 15% of the cost). Timeouts leave room for long 4K uploads; the
-# orchestrator's wait limit (ComputeResource.timeout_seconds) must stay above them.
+# Sized from benchmarks/modal_cost.py (60 s 720p30, 21 captions, 2 CPUs): full_frames 0.9 CPU-s,
+# layout (OCR of ~20 full frames) 6.4 CPU-s, cropped_frames (one decode: 10 Hz VP9 chunks, caption
+# scan and OCR) 12.0 CPU-s, captions (assembling captions.db from raw-ocr.db) under 0.1 CPU-s but a
+# re-OCR request decodes the video again (one core is enough for that); peak RSS under 900 MiB.
+# Memory is billed as max(request, use): 2 GiB leaves room for 4K frames without paying much.
+# Timeouts leave room for long 4K uploads; the orchestrator's wait limit
+# (ComputeResource.timeout_seconds) must stay above them.
 DEFAULTS: dict[str, FunctionSettings] = {
     "full_frames": FunctionSettings(timeout_seconds=900, cpu=1.0, memory_mb=2048),
     "layout": FunctionSettings(timeout_seconds=900, cpu=2.0, memory_mb=2048),
     "cropped_frames": FunctionSettings(timeout_seconds=1800, cpu=2.0, memory_mb=2048),
-    "captions": FunctionSettings(timeout_seconds=1800, cpu=2.0, memory_mb=2048),
+    "captions": FunctionSettings(timeout_seconds=1800, cpu=1.0, memory_mb=2048),
 }
 SETTINGS: dict[str, FunctionSettings] = {
     step: FunctionSettings.from_env(step, default) for step, default in DEFAULTS.items()

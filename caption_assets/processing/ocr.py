@@ -9,6 +9,7 @@ produces garbage.
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,17 @@ def engine() -> Any:
         )
         _LOCAL.engine = ocr
     return ocr
+
+
+def _forget_after_fork() -> None:
+    # a forked child inherits the pool's bookkeeping but not its threads (work sent there would
+    # never run) and engines whose native state it should not share: start afresh
+    global _EXECUTOR, _LOCAL
+    _EXECUTOR = None
+    _LOCAL = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def executor() -> ThreadPoolExecutor:

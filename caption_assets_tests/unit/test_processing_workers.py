@@ -45,3 +45,20 @@ def test_leaving_on_an_error_cancels_what_has_not_started() -> None:
                 threading.Timer(0.2, gate.set).start()
                 raise RuntimeError("the scan failed")
     assert started == [0]
+
+
+def test_a_forked_child_gets_working_ocr_threads() -> None:
+    """A process forked after the OCR threads started must not inherit a pool without threads."""
+    import os
+
+    from caption_assets.processing import ocr
+
+    assert ocr.executor().submit(lambda: 1).result(5) == 1
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if work sent to the pool runs
+        try:
+            os._exit(0 if ocr.executor().submit(lambda: 2).result(5) == 2 else 1)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
