@@ -105,6 +105,8 @@ class ExtentTracker:
     def closed_segments(self) -> list[Segment]:
         """The segments decided since the last call (all but the current one), handed over: the
         tracker keeps no reference to them, so their images can be read and freed during the scan."""
+        if len(self.segments) < 2:  # the usual case, asked after every frame: no lists made
+            return []
         closed, self.segments = self.segments[:-1], self.segments[-1:]
         return closed
 

@@ -181,6 +181,11 @@ def _stored_layout(layout_db_path: Path, info: VideoInfo) -> lay.StoredLayout:
     return stored
 
 
+def _zones(stored: lay.StoredLayout, width: int, height: int) -> list[Region]:
+    """The caption zones to scan, even-aligned as the crops need (none without a region)."""
+    return [z.even(width, height) for z in stored.zones] if stored.region is not None else []
+
+
 # ---------------------------------------------------------------------------------------------
 # cropped frames
 
@@ -198,7 +203,7 @@ def run_cropped_frames(
         write_raw_ocr(raw_ocr_path, RawOcr([], [], _metadata(info, [])))
         return CroppedOutput(frame_count=0, chunk_count=0, chunk_paths=[], raw_ocr_path=raw_ocr_path)
     region = stored.region.even(info.width, info.height)
-    zones = [z.even(info.width, info.height) for z in stored.zones]
+    zones = _zones(stored, info.width, info.height)
     total = int(np.ceil(info.duration_seconds * 10 - 1e-6))
     writer = ChunkWriter(Path(out_dir), region.width, region.height, max(1, total))
     count = 0
@@ -316,7 +321,7 @@ def run_captions(
         raise BadInputError(f"raw-ocr.db is missing: {exc}") from exc
     stored = lay.read_layout_db(layout_db_path)
     width, height = int(raw.metadata["width"]), int(raw.metadata["height"])
-    zones = [z.even(width, height) for z in stored.zones] if stored.region is not None else []
+    zones = _zones(stored, width, height)
     if zones != raw.zones:
         raise BadInputError(
             "the caption band changed since cropped_frames was made (layout.db has "
@@ -342,26 +347,13 @@ def run_reocr(
     """Keep the previous captions.db; read the text of the captions ``caption_ids`` again from the
     video (a person changed their extents)."""
     info = probe(video_path)
-    stored = _stored_layout(layout_db_path, info)
-    zones = [z.even(info.width, info.height) for z in stored.zones] if stored.region is not None else []
-    return _reocr(video_path, info, zones, captions_db_path, previous_captions_db, caption_ids)
-
-
-def _reocr(
-    video_path: Path,
-    info: VideoInfo,
-    zones: list[Region],
-    captions_db_path: Path,
-    previous_captions_db: Path,
-    ids: list[int],
-) -> CaptionsOutput:
-    """Keep the previous extents; read the text of the captions ``ids`` again."""
+    zones = _zones(_stored_layout(layout_db_path, info), info.width, info.height)
     captions = cdb.read_captions(previous_captions_db)
     by_id = {c.id: c for c in captions}
-    unknown = [i for i in ids if i not in by_id]
+    unknown = [i for i in caption_ids if i not in by_id]
     if unknown:
         raise BadInputError(f"captions {unknown} are not in the previous captions.db")
-    targets = [by_id[i] for i in ids]
+    targets = [by_id[i] for i in caption_ids]
     # three frames spread over each caption, away from its (possibly faded) edges
     wanted: dict[int, list[int]] = {}
     for caption in targets:
