@@ -1,12 +1,13 @@
 """Caption extraction quality and speed on a generated set with exact ground truth.
 
-    python -m benchmarks.extraction [--quick] [--keep DIR]
+    python -m benchmarks.extraction [--quick] [--case SUBSTRING] [--keep DIR]
 
 Renders a varied set of captioned videos with ``caption_assets.synthetic`` (Pillow's default font and
 matplotlib's DejaVu fonts in several sizes and styles; colours, outlines, boxes; top, bottom and two
 simultaneous zones; gradient, textured panning and busy moving backgrounds; fades; cues shorter than
 0.5 s; two-line cues; back-to-back cues; the same text twice with a gap; 480p, 720p, 1080p, 4K,
-vertical and variable frame rate; CJK only when a CJK font is installed). Every video runs the four
+vertical and variable frame rate; CJK only when a CJK font is installed; captions next to logos, signs,
+title cards, tickers and scene text, the "overlays" cases, where only the captions are expected). Every video runs the four
 pipeline steps in its own interpreter (so its peak RSS is its own) and the result is compared with the
 ground truth. Then one 60 s 720p30 video goes through the whole ``caption-assets process`` command in
 a subprocess (imports, embedded Postgres start and stop, Dagster run included), with
@@ -140,7 +141,7 @@ class Case:
     cjk: bool = False
 
 
-def cases(quick: bool) -> tuple[list[Case], list[str]]:
+def cases(quick: bool, name_contains: str | None = None) -> tuple[list[Case], list[str]]:
     from caption_assets.synthetic import Cue, VideoSpec
 
     fonts = _fonts()
@@ -181,6 +182,7 @@ def cases(quick: bool) -> tuple[list[Case], list[str]]:
                                                     cues=tuple(_sequence(0.5, 3, 2.0, 0.4, offset=14)))),
         Case("VFR 24/60 fps", _vfr_spec(f("DejaVuSans")), quick=True),
     ]
+    out += _overlay_cases(f)
     cjk = _cjk_font()
     if cjk:
         out.append(Case("720p CJK", VideoSpec(duration=8.0, font_path=cjk, seed=13, cues=(
@@ -190,7 +192,46 @@ def cases(quick: bool) -> tuple[list[Case], list[str]]:
         notes.append("CJK: skipped, no CJK font installed (searched /usr/share/fonts, /usr/local/share/fonts)")
     if quick:
         out = [c for c in out if c.quick]
+    if name_contains:
+        out = [c for c in out if name_contains.lower() in c.name.lower()]
     return out, notes
+
+
+_TICKER = "BREAKING: markets up 3% - rain expected tomorrow - city council meets tonight - traffic on A4"
+
+
+def _overlay_cases(f) -> list[Case]:
+    """Captions next to text that is not a caption (logos, signs, title cards, tickers, scene words):
+    every overlay predicted as a caption costs precision. Names start with "overlays" (``--case``)."""
+    from caption_assets.synthetic import VideoSpec, logo, scene_words, signs, ticker, title_card
+
+    return [
+        Case("overlays 720p logo+signs gradient", VideoSpec(
+            duration=12.0, background="gradient", font_path=f("DejaVuSans"), seed=31,
+            cues=tuple(_sequence(0.5, 5, 1.9, 0.35, offset=2)),
+            overlays=(logo("NEWS 24", "top-right"), *signs(0.3, 12.0, 2.8, seed=31))), quick=True),
+        Case("overlays 1080p title+logo+signs busy, top", VideoSpec(
+            width=1920, height=1080, duration=12.0, background="busy", font_path=f("DejaVuSans-Bold"), seed=32,
+            cues=tuple(_sequence(0.6, 5, 1.8, 0.4, offset=5, position="top")),
+            overlays=(title_card("The Soup Show", 0.0, 2.6), logo("CH 7", "bottom-left", opacity=0.6),
+                      *signs(2.0, 12.0, 3.2, seed=32)))),
+        Case("overlays 720p ticker under captions noise", VideoSpec(
+            duration=12.0, background="noise", font_path=f("DejaVuSans"), seed=33,
+            cues=tuple(_sequence(0.4, 5, 2.0, 0.3, offset=8)),
+            overlays=(logo("LIVE", "top-left", opacity=1.0), ticker(_TICKER, "bottom"),
+                      *signs(1.0, 12.0, 3.0, seed=33)))),
+        Case("overlays 1080p ticker at caption height, top, moving", VideoSpec(
+            width=1920, height=1080, duration=13.0, background="moving", font_path=f("DejaVuSerif"), seed=34,
+            cues=tuple(_sequence(0.5, 5, 2.1, 0.35, offset=11, position="top")),
+            overlays=(ticker(_TICKER, y=0.87, speed=0.12, band=None), logo("tv5", "top-right"),
+                      *scene_words(seed=34), *signs(0.0, 13.0, 2.5, seed=34)))),
+        Case("overlays 720p two zones with signs+logo", VideoSpec(
+            duration=12.0, background="gradient", font_path=f("DejaVuSans"), seed=35,
+            cues=tuple(_sequence(0.5, 5, 2.0, 0.3, offset=1)
+                       + _sequence(1.2, 4, 2.4, 0.4, offset=9, position="top")),
+            overlays=(logo("NEWS 24", "bottom-right"), title_card("Part 2", 0.0, 2.2),
+                      *signs(2.5, 12.0, 3.0, seed=35)))),
+    ]
 
 
 def _vfr_spec(font: str | None):
@@ -399,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smaller set, one end-to-end run (~2 min)")
     parser.add_argument("--keep", type=Path, help="keep the videos and outputs in this directory")
+    parser.add_argument("--case", metavar="SUBSTRING",
+                        help="only the cases whose name contains this (e.g. overlays); no end-to-end runs")
     parser.add_argument("--worker", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -406,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     started = time.perf_counter()
-    selected, notes = cases(args.quick)
+    selected, notes = cases(args.quick, args.case)
     keep = args.keep
     tmp = None if keep else tempfile.TemporaryDirectory(prefix="extraction_bench_")
     work = keep or Path(tmp.name)  # type: ignore[union-attr]
@@ -442,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{_pct(s['fade_exact'], s['fade_edges'])[:-1]:>6} {_pct(s['fade_within1'], s['fade_edges'])[:-1]:>6} | "
               + " ".join(f"{x:5.2f}x"[:6] for x in steps) + f" {sum(steps):5.2f} {cpu:5.2f} {per_caption:6.3f} "
               f"{r['maxrss_mb']:7.0f}")
+        if getattr(case.spec, "overlays", ()):
+            print(f"    caption zones found: {r['zones']}")
         for problem in s["problems"][:6]:
             print(f"    {problem}")
         sys.stdout.flush()
@@ -451,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
           "threads next to decoding, so its wall time would measure the scheduler)")
 
     e2e = {}
-    for label, (w, h) in ([("720p", (1280, 720))] if args.quick else [("720p", (1280, 720)), ("1080p", (1920, 1080))]):
+    resolutions = [("720p", (1280, 720))] if args.quick else [("720p", (1280, 720)), ("1080p", (1920, 1080))]
+    for label, (w, h) in ([] if args.case else resolutions):
         e2e[label] = run_e2e(w, h, work)
         r = e2e[label]
         s = r["score"]

@@ -7,6 +7,11 @@ frame of every caption are known exactly, whatever the frame rate (constant or v
 
 Rendering is fast because each cue's text is rasterised once (Pillow) and alpha-composited onto the
 background with numpy per frame; backgrounds that move are slices of one pre-rendered texture.
+
+A video can also carry text that is *not* a caption (``VideoSpec.overlays``: logos, signs, title cards,
+tickers, words painted on the scene), each with its own timing and place. Overlays never enter the
+ground truth: they are there to be rejected. With no overlays the pixels are those of a spec without
+the field.
 """
 
 from __future__ import annotations
@@ -40,6 +45,31 @@ class Cue:
 
 
 @dataclass(frozen=True)
+class Overlay:
+    """Text on screen that is not a caption, shown for ``start <= t < end`` (``end`` None: to the end).
+
+    ``x``/``y`` place the centre of the text as shares of the frame's width and height. ``scroll``
+    (frame widths per second, leftwards) makes a ticker: the text repeats along the whole width and moves,
+    with ``box_color`` as a full-width band behind it. ``follows_background`` paints the text on the
+    scene, so it pans with a moving background (and leaves the frame with it).
+    """
+
+    text: str
+    x: float = 0.5
+    y: float = 0.5
+    start: float = 0.0
+    end: float | None = None
+    size: float = 0.05  # font size, share of the frame height
+    color: tuple[int, int, int] = (255, 255, 255)
+    outline_color: tuple[int, int, int] | None = (0, 0, 0)
+    box_color: tuple[int, int, int] | None = None  # plate behind the text (a ticker: a full-width band)
+    opacity: float = 1.0  # below 1: a translucent watermark
+    scroll: float = 0.0
+    follows_background: bool = False
+    font_path: str | None = None  # None: the spec's font
+
+
+@dataclass(frozen=True)
 class VideoSpec:
     """Everything that decides the pixels of a generated video (display orientation)."""
 
@@ -67,6 +97,7 @@ class VideoSpec:
     gop: int = 48
     x264_preset: str = "ultrafast"  # rendering speed first; the blockier artefacts are a fair test
     seed: int = 0
+    overlays: tuple[Overlay, ...] = ()  # non-caption text, drawn under the captions
 
 
 @dataclass
@@ -131,6 +162,44 @@ class _Sprite:
     alpha: np.ndarray  # float32 HxWx1 in 0..1
     x: int
     y: int
+    period: int = 0  # a ticker's: width of one repeat of its text, in pixels
+
+
+def _rasterise(
+    text: str,
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    size: int,
+    color: tuple[int, int, int],
+    outline: tuple[int, int, int] | None,
+    stroke: int,
+    box: tuple[int, int, int] | None,
+    spacing: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Premultiplied RGB and alpha (float32) of centred multi-line text on a padded canvas."""
+    pad = stroke + max(2, size // 5)
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left, top, right, bottom = probe.multiline_textbbox(
+        (0, 0), text, font=font, spacing=spacing, align="center", stroke_width=stroke
+    )
+    left, top = math.floor(left), math.floor(top)
+    w, h = math.ceil(right) - left + 2 * pad, math.ceil(bottom) - top + 2 * pad
+    image = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    if box is not None:
+        draw.rectangle((0, 0, w - 1, h - 1), fill=(*box, 255))
+    draw.multiline_text(
+        (pad - left, pad - top),
+        text,
+        font=font,
+        fill=(*color, 255),
+        spacing=spacing,
+        align="center",
+        stroke_width=stroke,
+        stroke_fill=(*outline, 255) if outline is not None else None,
+    )
+    rgba = np.asarray(image, dtype=np.float32) / 255.0
+    alpha = rgba[:, :, 3:4]
+    return rgba[:, :, :3] * 255.0 * alpha, alpha
 
 
 def _render_sprite(spec: VideoSpec, cue: Cue) -> _Sprite:
@@ -139,37 +208,44 @@ def _render_sprite(spec: VideoSpec, cue: Cue) -> _Sprite:
     stroke = 0
     if spec.outline_color is not None:
         stroke = spec.outline_width if spec.outline_width is not None else max(1, round(size / 14))
-    pad = stroke + max(2, size // 5)
-    spacing = round(size * spec.line_spacing)
-    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
-    left, top, right, bottom = probe.multiline_textbbox(
-        (0, 0), cue.text, font=font, spacing=spacing, align="center", stroke_width=stroke
-    )
-    left, top = math.floor(left), math.floor(top)
-    w, h = math.ceil(right) - left + 2 * pad, math.ceil(bottom) - top + 2 * pad
-    image = Image.new("RGBA", (w, h), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    if spec.box_color is not None:
-        draw.rectangle((0, 0, w - 1, h - 1), fill=(*spec.box_color, 255))
-    draw.multiline_text(
-        (pad - left, pad - top),
-        cue.text,
-        font=font,
-        fill=(*spec.text_color, 255),
-        spacing=spacing,
-        align="center",
-        stroke_width=stroke,
-        stroke_fill=(*spec.outline_color, 255) if spec.outline_color is not None else None,
-    )
-    rgba = np.asarray(image, dtype=np.float32) / 255.0
-    alpha = rgba[:, :, 3:4]
-    rgb = rgba[:, :, :3] * 255.0 * alpha
+    rgb, alpha = _rasterise(cue.text, font, size, spec.text_color, spec.outline_color, stroke,
+                            spec.box_color, round(size * spec.line_spacing))
+    h, w = alpha.shape[:2]
     if w > spec.width or h > spec.height:
         raise ValueError(f"cue {cue.text!r} does not fit a {spec.width}x{spec.height} frame")
     x = (spec.width - w) // 2
     margin = round(spec.height * spec.margin)
     y = margin if cue.position == "top" else spec.height - margin - h
     return _Sprite(rgb=rgb, alpha=alpha, x=x, y=max(0, y))
+
+
+def _render_overlay(spec: VideoSpec, overlay: Overlay) -> _Sprite:
+    """An overlay's text rasterised once; a ticker's sprite holds enough repeats of its text to cover
+    the width at any scroll offset (``_place_overlay`` picks the window)."""
+    size = max(8, round(overlay.size * spec.height))
+    font = ImageFont.truetype(overlay.font_path, size) if overlay.font_path else _load_font(spec, size)
+    stroke = max(1, round(size / 14)) if overlay.outline_color is not None else 0
+    box = None if overlay.scroll else overlay.box_color
+    rgb, alpha = _rasterise(overlay.text, font, size, overlay.color, overlay.outline_color, stroke, box,
+                            round(size * 0.25))
+    if overlay.scroll:
+        # a gap of a few characters between repeats, as tickers separate their items
+        gap = np.zeros((alpha.shape[0], 2 * size, 1), np.float32)
+        period_rgb = np.concatenate([rgb, np.zeros((*gap.shape[:2], 3), np.float32)], axis=1)
+        period_alpha = np.concatenate([alpha, gap], axis=1)
+        period = period_alpha.shape[1]
+        repeats = spec.width // period + 2
+        rgb, alpha = np.tile(period_rgb, (1, repeats, 1)), np.tile(period_alpha, (1, repeats, 1))
+        if overlay.box_color is not None:
+            band = np.array(overlay.box_color, np.float32)
+            rgb = rgb + band * (1.0 - alpha)
+            alpha = np.ones_like(alpha)
+    else:
+        period = 0
+    h, w = alpha.shape[:2]
+    x = round(overlay.x * spec.width - w / 2)
+    y = round(overlay.y * spec.height - h / 2)
+    return _Sprite(rgb=rgb * overlay.opacity, alpha=alpha * overlay.opacity, x=x, y=y, period=period)
 
 
 class _BackgroundSource:
@@ -222,13 +298,19 @@ class _BackgroundSource:
         else:
             raise ValueError(f"unknown background {spec.background!r}")
 
-    def frame(self, n: int) -> np.ndarray:
+    def offset(self, n: int) -> int:
+        """Left edge of frame ``n``'s window into the texture."""
         if self.speed == 0:
-            return self.texture
+            return 0
         span = self.texture.shape[1] - self.spec.width
         # bounce back and forth so any duration works with a finite texture
         pos = (n * self.speed) % (2 * span) if span > 0 else 0
-        offset = pos if pos <= span else 2 * span - pos
+        return pos if pos <= span else 2 * span - pos
+
+    def frame(self, n: int) -> np.ndarray:
+        if self.speed == 0:
+            return self.texture
+        offset = self.offset(n)
         return self.texture[:, offset : offset + self.spec.width]
 
 
@@ -237,6 +319,32 @@ def _cue_alpha(k: int, length: int, fade: int) -> float:
     if fade <= 0:
         return 1.0
     return min(1.0, (k + 1) / (fade + 1), (length - k) / (fade + 1))
+
+
+def _blend(frame: np.ndarray, sprite: _Sprite, x: int, y: int, a: float) -> None:
+    """Alpha-composite ``sprite`` at ``x, y`` onto ``frame`` in place, clipped to the frame."""
+    h, w = sprite.alpha.shape[:2]
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(frame.shape[1], x + w), min(frame.shape[0], y + h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    rows, cols = slice(y0 - y, y1 - y), slice(x0 - x, x1 - x)
+    window = frame[y0:y1, x0:x1]
+    mixed = window * (1.0 - sprite.alpha[rows, cols] * a) + sprite.rgb[rows, cols] * a
+    window[...] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def _place_overlay(
+    overlay: Overlay, sprite: _Sprite, t: float, background_offset: int, width: int
+) -> tuple[_Sprite, int]:
+    """The part of an overlay's sprite frame ``t`` shows and its left edge on screen."""
+    if overlay.scroll:
+        start = round(overlay.scroll * width * t) % sprite.period
+        window = slice(start, start + width)
+        return _Sprite(sprite.rgb[:, window], sprite.alpha[:, window], 0, sprite.y), 0
+    if overlay.follows_background:
+        return sprite, sprite.x - background_offset
+    return sprite, sprite.x
 
 
 def _stored_frame(display: np.ndarray, rotation: int) -> np.ndarray:
@@ -270,6 +378,7 @@ def render_video(spec: VideoSpec, path: Path) -> GroundTruth:
     for index, frames in enumerate(shown):
         for n in frames:
             active.setdefault(n, []).append(index)
+    overlay_sprites = [_render_overlay(spec, overlay) for overlay in spec.overlays]
 
     with av.open(str(path), mode="w") as container:
         rate = Fraction(spec.fps).limit_denominator(1001) if spec.timestamps is None else None
@@ -287,18 +396,23 @@ def render_video(spec: VideoSpec, path: Path) -> GroundTruth:
             stream.set_display_rotation(spec.rotation)
         for n, t in enumerate(times):
             frame = background.frame(n)
-            if n in active:
+            overlays_on = [
+                i for i, o in enumerate(spec.overlays) if o.start <= t and (o.end is None or t < o.end)
+            ]
+            if n in active or overlays_on:
                 frame = frame.copy()
-                for index in active[n]:
+                # overlays first: captions are drawn on top of whatever else is on screen
+                for i in overlays_on:
+                    part, x = _place_overlay(spec.overlays[i], overlay_sprites[i], t, background.offset(n),
+                                             spec.width)
+                    _blend(frame, part, x, part.y, 1.0)
+                for index in active.get(n, ()):
                     sprite = sprites[index]
                     cue = spec.cues[index]
                     fade = spec.fade_frames if cue.fade_frames is None else cue.fade_frames
                     cue_frames = shown[index]
                     a = _cue_alpha(n - cue_frames[0], len(cue_frames), fade)
-                    h, w = sprite.alpha.shape[:2]
-                    window = frame[sprite.y : sprite.y + h, sprite.x : sprite.x + w]
-                    mixed = window * (1.0 - sprite.alpha * a) + sprite.rgb * a
-                    window[...] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+                    _blend(frame, sprite, sprite.x, sprite.y, a)
             out = av.VideoFrame.from_ndarray(_stored_frame(frame, spec.rotation), format="rgb24")
             out.pts = round(t / _TIME_BASE)
             out.time_base = _TIME_BASE
@@ -333,6 +447,70 @@ def render_video(spec: VideoSpec, path: Path) -> GroundTruth:
         )
     truth.captions.sort(key=lambda c: (c.first_frame, c.position))
     return truth
+
+
+# ---------------------------------------------------------------------------------------------
+# overlays: the kinds of on-screen text a caption extractor must leave out
+
+Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
+
+
+def logo(text: str, corner: Corner = "top-right", size: float = 0.04, opacity: float = 0.8) -> Overlay:
+    """A channel logo or watermark: the same text in a corner for the whole video."""
+    vertical, horizontal = corner.split("-")
+    return Overlay(text, x=0.1 if horizontal == "left" else 0.9, y=0.07 if vertical == "top" else 0.93,
+                   size=size, opacity=opacity)
+
+
+SIGN_WORDS = ("EXIT", "SALE 50%", "OPEN 24h", "Platform 3", "NO PARKING", "Bakery", "Gate B12", "HOTEL")
+
+
+def signs(
+    start: float, end: float, every: float = 3.0, seed: int = 0, words: tuple[str, ...] = SIGN_WORDS
+) -> tuple[Overlay, ...]:
+    """Changing words on plates in the middle third of the frame, one after another, each at its own
+    place (never a centred line at caption height)."""
+    rng = np.random.default_rng(seed)
+    out, t, i = [], start, 0
+    while t + 0.5 < end:
+        out.append(Overlay(
+            words[i % len(words)], x=float(rng.uniform(0.2, 0.8)), y=float(rng.uniform(0.38, 0.62)),
+            start=round(t, 3), end=round(min(end, t + every), 3), size=float(rng.uniform(0.05, 0.08)),
+            color=(250, 250, 250), outline_color=None,
+            box_color=tuple(int(c) for c in rng.integers(20, 140, 3)),  # type: ignore[arg-type]
+        ))
+        t += every
+        i += 1
+    return tuple(out)
+
+
+def title_card(text: str, start: float = 0.0, length: float = 2.5, size: float = 0.1) -> Overlay:
+    """Large centred text in the middle of the frame at the start of the video."""
+    return Overlay(text, x=0.5, y=0.5, start=start, end=start + length, size=size)
+
+
+def ticker(
+    text: str, edge: Literal["bottom", "top"] = "bottom", speed: float = 0.15, size: float = 0.04,
+    y: float | None = None, band: tuple[int, int, int] | None = (150, 20, 20),
+) -> Overlay:
+    """News-style text scrolling leftwards along an edge band for the whole video (``speed`` in frame
+    widths per second); ``y`` (centre, share of the height) moves it off the edge, e.g. to the height
+    where captions usually are."""
+    centre = y if y is not None else (1.0 - size * 0.9 if edge == "bottom" else size * 0.9)
+    return Overlay(text, x=0.5, y=centre, size=size, scroll=speed, box_color=band, outline_color=None)
+
+
+def scene_words(
+    words: tuple[str, ...] = ("CAFE", "Main St", "PHARMACY", "No 17"), seed: int = 0
+) -> tuple[Overlay, ...]:
+    """Words painted on the scene (shop fronts, street names): they pan with a moving background."""
+    rng = np.random.default_rng(seed)
+    return tuple(
+        Overlay(w, x=float(rng.uniform(0.1, 1.6)), y=float(rng.uniform(0.2, 0.75)), size=float(rng.uniform(0.03, 0.06)),
+                color=tuple(int(c) for c in rng.integers(0, 256, 3)), outline_color=None,  # type: ignore[arg-type]
+                follows_background=True)
+        for w in words
+    )
 
 
 # ---------------------------------------------------------------------------------------------
