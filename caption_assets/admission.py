@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from caption_assets.errors import AdmissionError
+
+# Tier limits protect a hosted platform's shared machines from its tenants. A person processing
+# their own file on their own machine (`caption-assets process`) has no tier to respect; the work
+# runs in-process, so a context variable scopes the exemption to exactly that work.
+_on_own_machine: ContextVar[bool] = ContextVar("caption_assets_on_own_machine", default=False)
+
+
+@contextmanager
+def on_own_machine() -> Iterator[None]:
+    """Admit everything started inside the block: no hosted-tier limits apply."""
+    token = _on_own_machine.set(True)
+    try:
+        yield
+    finally:
+        _on_own_machine.reset(token)
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,8 @@ def violations(
     """Which of the tier's limits the video exceeds, in words a person can act on. Unknown
     values are not checked (the caller checks again once they are known). Width and height limits
     apply to the longer and shorter side, so a vertical video is judged like its landscape twin."""
+    if _on_own_machine.get():
+        return []
     limit = limits.get(tier)
     if limit is None:
         return [f"tier {tier!r} has no limits configured"]

@@ -165,6 +165,7 @@ def process(
 
     from dagster import DagsterInstance
 
+    from caption_assets.admission import on_own_machine
     from caption_assets.definitions import build_definitions
     from caption_assets.keys import VideoKeys
     from caption_assets.partitions import VIDEOS_PARTITION_NAME
@@ -193,18 +194,19 @@ def process(
     priority = priority_for(tenant_row.tier, row.uploaded_at, datetime.now(timezone.utc))
     tags = {**priority_tags(tenant_row.id, tenant_row.tier, priority), VIDEO_TAG: video_id}
 
-    if tenant_row.auto_approve:
-        # layout_db approves its own layout: one run does it all (one run start saved)
-        if not _run_job(defs, instance, "video_job", video_id, tags):
-            raise _fail(_error_reason(catalog, video_id))
-    else:
-        if not _run_job(defs, instance, "layout_job", video_id, tags):
-            raise _fail(_error_reason(catalog, video_id))
-        if catalog.get_video(video_id).layout_status == "annotate":
-            # whoever runs `process` is the person approving this layout
-            catalog.approve_layout(video_id)
-        if not _run_job(defs, instance, "captions_job", video_id, tags):
-            raise _fail(_error_reason(catalog, video_id))
+    with on_own_machine():
+        if tenant_row.auto_approve:
+            # layout_db approves its own layout: one run does it all (one run start saved)
+            if not _run_job(defs, instance, "video_job", video_id, tags):
+                raise _fail(_error_reason(catalog, video_id))
+        else:
+            if not _run_job(defs, instance, "layout_job", video_id, tags):
+                raise _fail(_error_reason(catalog, video_id))
+            if catalog.get_video(video_id).layout_status == "annotate":
+                # whoever runs `process` is the person approving this layout
+                catalog.approve_layout(video_id)
+            if not _run_job(defs, instance, "captions_job", video_id, tags):
+                raise _fail(_error_reason(catalog, video_id))
 
     keys = VideoKeys(tenant_row.id, video_id)
     out.mkdir(parents=True, exist_ok=True)

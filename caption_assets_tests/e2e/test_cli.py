@@ -84,3 +84,14 @@ def test_upload_prints_the_id_of_a_waiting_row(cli_env, rendered, catalog) -> No
     assert catalog.get_tenant(video.tenant_id).tier == "premium"
     bad = _cli(cli_env, "upload", str(rendered("short_bottom").path), "--tenant", "acme", "--tier", "gold")
     assert bad.returncode == 1 and "unknown tier" in bad.stderr
+
+
+def test_process_on_own_machine_ignores_hosted_tier_limits(cli_env, rendered, tmp_path, catalog) -> None:
+    # the free tier set far below the video: a hosted free tenant's upload of it is refused
+    # (integration/test_local_admission.py); the person's own `process` is not
+    limits = {"free": {"max_duration_seconds": 1, "max_size_bytes": 1024, "max_width": 64, "max_height": 64}}
+    env = {**cli_env, "CAPTION_ASSETS_TIER_LIMITS": json.dumps(limits)}
+    done = _cli(env, "process", str(rendered("short_bottom").path), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert catalog.get_tenant_by_name("local").tier == "free"
+    assert (tmp_path / "out" / "captions.srt").exists()

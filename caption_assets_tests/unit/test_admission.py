@@ -1,6 +1,6 @@
 import pytest
 
-from caption_assets.admission import DEFAULT_LIMITS, TierLimits, admit, violations
+from caption_assets.admission import DEFAULT_LIMITS, TierLimits, admit, on_own_machine, violations
 from caption_assets.errors import AdmissionError, PermanentError
 
 pytestmark = pytest.mark.unit
@@ -40,3 +40,11 @@ def test_defaults_grow_with_the_tier() -> None:
     free, premium, enterprise = (DEFAULT_LIMITS[t] for t in ("free", "premium", "enterprise"))
     assert free.max_duration_seconds < premium.max_duration_seconds < enterprise.max_duration_seconds
     assert free.max_size_bytes < premium.max_size_bytes < enterprise.max_size_bytes
+
+
+def test_own_machine_has_no_tier_limits_and_only_inside_the_block() -> None:
+    uhd = {"duration_seconds": 20 * 60, "width": 3840, "height": 2160, "size_bytes": 5 * 1024**3}
+    with on_own_machine():
+        assert violations("free", LIMITS, **uhd) == []
+        admit("free", LIMITS, **uhd)
+    assert len(violations("free", LIMITS, **uhd)) == 3

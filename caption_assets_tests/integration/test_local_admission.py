@@ -1,0 +1,47 @@
+"""Hosted-tier limits hold for uploaded tenant videos and not for a person's own file processed
+on their own machine (`caption-assets process`)."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from caption_assets.admission import on_own_machine
+from caption_assets.assets.layout import full_frames
+from caption_assets.config import get_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# far below the generated video (tiny limits keep the test short, the rule is the same as 4K/free)
+TINY_FREE = {"free": {"max_duration_seconds": 1, "max_size_bytes": 1024, "max_width": 64, "max_height": 64}}
+
+
+@pytest.fixture
+def tiny_free_limits(monkeypatch):
+    monkeypatch.setenv("CAPTION_ASSETS_TIER_LIMITS", json.dumps(TINY_FREE))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _full_frames(platform, video_id):
+    return dg.materialize(
+        [full_frames], partition_key=video_id, instance=platform.instance,
+        resources=platform.resources, raise_on_error=False,
+    )
+
+
+def test_uploaded_video_is_refused_but_own_machine_is_not(platform, rendered, tiny_free_limits) -> None:
+    video = rendered("short_bottom")
+    uploaded = platform.upload(video.path, tenant="acme", tier="free")
+    assert not _full_frames(platform, uploaded).success
+    row = platform.catalog.get_video(uploaded)
+    assert row.layout_status == "error"
+    assert "exceeds the free limit" in row.layout_error_details["message"]
+
+    local = platform.upload(video.path, tenant="local", tier="free")
+    with on_own_machine():
+        assert _full_frames(platform, local).success
+    assert platform.catalog.get_video(local).layout_status == "processing"  # layout_db comes next
