@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import gzip
 import json
+import logging
+import os
 import shutil
+import signal
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -123,9 +129,10 @@ class _StepPrinter:
             err.print(f"  {event.step_key}: {kinds[event.event_type]}{elapsed}")
 
 
-def _run_job(defs: Any, instance: Any, job_name: str, video_id: str, tags: dict[str, str]) -> bool:
+def _run_job(
+    defs: Any, instance: Any, job_name: str, run_id: str, video_id: str, tags: dict[str, str]
+) -> bool:
     job = defs.resolve_job_def(job_name)
-    run_id = str(uuid.uuid4())
     err.print(f"{job_name} (run {run_id})")
     with _StepPrinter(instance, run_id):
         result = job.execute_in_process(
@@ -149,6 +156,88 @@ def _error_reason(catalog: Any, video_id: str) -> str:
     return "the run failed; see the Dagster UI for its logs"
 
 
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM reached `process` (a BaseException: no ``except Exception`` eats it)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@dataclass
+class _ProcessState:
+    """What an interruption has to settle: filled in as `process` gets that far."""
+
+    temp_dir: Path | None = None
+    catalog: Any = None
+    instance: Any = None
+    video_id: str | None = None
+    job_name: str = "video_job"
+    run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    raise _Interrupted(signum)
+
+
+# a settled interruption must not hang on a wedged catalog: exit regardless after this long
+_STOP_DEADLINE_SECONDS = 10.0
+
+
+def _stop_interrupted(state: _ProcessState, signum: int) -> NoReturn:
+    """Terminate the run, settle the video ``error``, free its locks, delete the temp dir and exit
+    128 + signal. The run's thread may still be inside native decoding or OCR code, so the process
+    leaves with ``os._exit`` after running the exit hooks (the embedded Postgres handle) itself."""
+    from caption_assets.platform import remove_process_temp_dir
+    from caption_assets.sensors.run_status import settle_ended_run
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)  # one stop at a time; further signals change nothing
+    code = 128 + signum
+    name = signal.Signals(signum).name
+    watchdog = threading.Timer(_STOP_DEADLINE_SECONDS, os._exit, args=(code,))
+    watchdog.daemon = True
+    watchdog.start()
+    message = f"interrupted ({name})"
+    try:
+        if state.video_id is not None and state.catalog is not None:
+            import dagster as dg
+
+            reason = (
+                f"interrupted by {name}: caption-assets process was stopped before it finished; "
+                "run it again to process the file"
+            )
+            run = state.instance.get_run_by_id(state.run_id) if state.run_id else None
+            if run is not None and not run.is_finished:
+                state.instance.report_run_canceled(run, message=reason)
+            if run is None:  # stopped before the run record existed
+                run = dg.DagsterRun(
+                    job_name=state.job_name,
+                    run_id=state.run_id or "none",
+                    tags={**state.tags, "dagster/partition": state.video_id},
+                )
+            settle_ended_run(state.catalog, run, "was interrupted", reason, state.instance)
+            message += f": video {state.video_id} set to error; run the command again to start over"
+    except Exception as exc:  # the exit must happen whatever the catalog says
+        message += f" (its status could not be recorded: {_one_line(exc)})"
+    finally:
+        if state.temp_dir is not None:
+            remove_process_temp_dir(state.temp_dir)
+    err.print(f"[red]error:[/red] {message}")
+    # the run's thread may still be retrying its connections while the exit hooks stop the
+    # embedded server: its warnings would bury the one line above
+    logging.disable(logging.CRITICAL)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 @app.command()
 def process(
     video: Annotated[Path, typer.Argument(help="the video file")],
@@ -160,7 +249,29 @@ def process(
 ) -> None:
     """Process one local video through Dagster (the runs appear in the UI): video_job, or for a
     tenant without auto-approve layout_job, approval, captions_job. Copies captions.db,
-    captions.srt and captions.vtt to OUT."""
+    captions.srt and captions.vtt to OUT. Ctrl-C stops the run and marks the video error."""
+    if output_format not in ("files", "json"):
+        raise _fail("--format must be files or json")
+    if not video.is_file():
+        raise _fail(f"no such file: {video}")
+    state = _ProcessState()
+    # Installed in the main thread before anything starts; the runs execute in a worker thread,
+    # where Dagster does not replace these handlers with its own (which swallow the first Ctrl-C).
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    from caption_assets.platform import remove_process_temp_dir
+
+    try:
+        _process(video, out, tenant, output_format, state)
+    except _Interrupted as stop:
+        _stop_interrupted(state, stop.signum)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if state.temp_dir is not None:
+            remove_process_temp_dir(state.temp_dir)
+
+
+def _process(video: Path, out: Path, tenant: str, output_format: str, state: _ProcessState) -> None:
     from datetime import datetime, timezone
 
     from dagster import DagsterInstance
@@ -169,44 +280,54 @@ def process(
     from caption_assets.definitions import build_definitions
     from caption_assets.keys import VideoKeys
     from caption_assets.partitions import VIDEOS_PARTITION_NAME
-    from caption_assets.platform import upload_video
+    from caption_assets.platform import process_temp_dir, repair_after_crash, upload_video
     from caption_assets.priority import VIDEO_TAG, priority_for, priority_tags
-    from caption_assets.processing.video import probe
     from caption_assets.processing.captions_db import read_captions
+    from caption_assets.processing.video import probe
 
-    if output_format not in ("files", "json"):
-        raise _fail("--format must be files or json")
-    if not video.is_file():
-        raise _fail(f"no such file: {video}")
     started = time.perf_counter()
     try:
         probe(video)  # a clear one-line reason before anything is stored
         settings, catalog, store = _platform()
+        state.catalog = catalog
+        # every temporary file of this process's steps lives here, so an interruption removes
+        # them all and the next start removes those of a process that was killed
+        state.temp_dir = process_temp_dir(settings.resolved_data_dir())
+        instance = DagsterInstance.get()
+        state.instance = instance
+        for line in repair_after_crash(instance, catalog):
+            err.print(line)
         video_id = upload_video(catalog, store, video, tenant, layout_status="processing")
     except CaptionAssetsError as exc:
         raise _fail(str(exc)) from None
+    state.video_id = video_id
     row = catalog.get_video(video_id)
     tenant_row = catalog.get_tenant(row.tenant_id)
     err.print(f"video {video_id} (tenant {tenant_row.name})")
-    instance = DagsterInstance.get()
     instance.add_dynamic_partitions(VIDEOS_PARTITION_NAME, [video_id])
     defs = build_definitions(settings)
     priority = priority_for(tenant_row.tier, row.uploaded_at, datetime.now(timezone.utc))
-    tags = {**priority_tags(tenant_row.id, tenant_row.tier, priority), VIDEO_TAG: video_id}
+    state.tags = {**priority_tags(tenant_row.id, tenant_row.tier, priority), VIDEO_TAG: video_id}
 
-    with on_own_machine():
-        if tenant_row.auto_approve:
-            # layout_db approves its own layout: one run does it all (one run start saved)
-            if not _run_job(defs, instance, "video_job", video_id, tags):
-                raise _fail(_error_reason(catalog, video_id))
-        else:
-            if not _run_job(defs, instance, "layout_job", video_id, tags):
-                raise _fail(_error_reason(catalog, video_id))
+    def run(job_name: str) -> bool:
+        state.job_name, state.run_id = job_name, str(uuid.uuid4())
+        return _run_job(defs, instance, job_name, state.run_id, video_id, state.tags)
+
+    def runs() -> str | None:
+        with on_own_machine():
+            if tenant_row.auto_approve:
+                # layout_db approves its own layout: one run does it all (one run start saved)
+                return None if run("video_job") else _error_reason(catalog, video_id)
+            if not run("layout_job"):
+                return _error_reason(catalog, video_id)
             if catalog.get_video(video_id).layout_status == "annotate":
                 # whoever runs `process` is the person approving this layout
                 catalog.approve_layout(video_id)
-            if not _run_job(defs, instance, "captions_job", video_id, tags):
-                raise _fail(_error_reason(catalog, video_id))
+            return None if run("captions_job") else _error_reason(catalog, video_id)
+
+    failure = _in_worker_thread(runs)
+    if failure is not None:
+        raise _fail(failure)
 
     keys = VideoKeys(tenant_row.id, video_id)
     out.mkdir(parents=True, exist_ok=True)
@@ -228,6 +349,30 @@ def process(
     # made (~0.5 s); what must be released (database server, files) is closed by exit hooks and
     # context managers, not by that collection
     gc.freeze()
+
+
+T = TypeVar("T")
+
+
+def _in_worker_thread(work: Callable[[], T]) -> T:
+    """Run ``work`` in a daemon thread while the main thread stays free to receive signals
+    (a signal handler runs only in the main thread, between its bytecodes)."""
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the main thread unchanged
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="process-runs", daemon=True).start()
+    done.wait()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 @app.command()

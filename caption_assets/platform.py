@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from caption_assets.catalog.base import Catalog, Status, Tier
 from caption_assets.config import Settings, repo_root
 from caption_assets.errors import BadInputError
 from caption_assets.keys import VideoKeys
 from caption_assets.store.base import ArtifactStore
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 DAGSTER_PG_URL_ENV = "CAPTION_ASSETS_DAGSTER_PG_URL"
 
@@ -103,3 +108,57 @@ def upload_video(
     )
     return video_id
 
+
+
+PROCESS_TEMP_PREFIX = "process-"
+
+
+def process_temp_dir(data_dir: Path) -> Path:
+    """A temporary directory owned by this process (``data_dir/tmp/process-{pid}``), made the
+    default of ``tempfile`` so every step's working copy of a tenant's video lands in it. The
+    directories of processes that are gone (killed, crashed) are removed first."""
+    import psutil
+
+    root = Path(data_dir) / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in root.glob(f"{PROCESS_TEMP_PREFIX}*"):
+        pid = entry.name[len(PROCESS_TEMP_PREFIX) :]
+        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+    own = root / f"{PROCESS_TEMP_PREFIX}{os.getpid()}"
+    own.mkdir(exist_ok=True)
+    tempfile.tempdir = str(own)
+    return own
+
+
+def repair_after_crash(instance: "dg.DagsterInstance", catalog: Catalog) -> list[str]:
+    """What ``dev``'s maintenance schedule and run-failure sensor do, for a machine where only
+    ``process`` runs: runs whose worker is gone (a killed ``process``) are failed and their
+    videos settled ``error`` with the cause and their locks freed; videos no live run owns are
+    repaired. Returns one line per repair, for the person to read."""
+    import dagster as dg
+
+    from caption_assets.maintenance import fail_dead_local_runs, repair_stuck_videos
+    from caption_assets.sensors.run_status import settle_ended_run
+
+    lines: list[str] = []
+    for run_id in fail_dead_local_runs(instance):
+        run = instance.get_run_by_id(run_id)
+        if run is None:
+            continue
+        failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        reason = (failures[-1].dagster_event.message if failures else None) or "its process is gone"
+        changed = settle_ended_run(catalog, run, "failed", reason, instance)
+        video = run.tags.get("dagster/partition", "?")
+        lines.append(f"repaired: run {run_id} of video {video} died with its process: {reason}; {changed or 'nothing'} set to error")
+    for video_id, columns in repair_stuck_videos(instance, catalog).items():
+        lines.append(f"repaired: video {video_id} was left processing; {columns} set to error")
+    return lines
+
+
+def remove_process_temp_dir(path: Path) -> None:
+    """Delete what ``process_temp_dir`` made and give ``tempfile`` its default back (exit hooks
+    still create temporary files)."""
+    shutil.rmtree(path, ignore_errors=True)
+    if tempfile.tempdir == str(path):
+        tempfile.tempdir = None

@@ -13,13 +13,32 @@ from caption_assets.sensors.uploads import ATTEMPT_TAG
 
 LAYOUT_ASSETS = {"full_frames", "layout_db"}
 CAPTIONS_ASSETS = {"cropped_frames", "captions_db"}
-JOB_ASSETS = {"layout_job": LAYOUT_ASSETS, "captions_job": CAPTIONS_ASSETS}
+# for runs whose execution plan cannot be read (a run record built by hand, a deleted snapshot)
+JOB_ASSETS = {
+    "layout_job": LAYOUT_ASSETS,
+    "captions_job": CAPTIONS_ASSETS,
+    "video_job": LAYOUT_ASSETS | CAPTIONS_ASSETS,
+}
 
 
-def columns_for_run(run: dg.DagsterRun) -> list[StatusColumn]:
+def assets_of_run(run: dg.DagsterRun, instance: dg.DagsterInstance | None = None) -> set[str]:
+    """The assets a run materializes: its explicit selection, else the steps of its execution
+    plan (so every job is covered, not only the ones named here), else ``JOB_ASSETS``."""
     assets = {k.to_user_string() for k in (run.asset_selection or ())}
-    if not assets:
-        assets = set(JOB_ASSETS.get(run.job_name, ()))
+    if not assets and instance is not None and run.execution_plan_snapshot_id:
+        try:
+            plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+        except Exception:  # a missing snapshot only means the fallback below decides
+            plan = None
+        if plan is not None:
+            assets = set(plan.step_keys_to_execute or (s.key for s in plan.steps))
+    return assets or set(JOB_ASSETS.get(run.job_name, ()))
+
+
+def columns_for_run(
+    run: dg.DagsterRun, instance: dg.DagsterInstance | None = None
+) -> list[StatusColumn]:
+    assets = assets_of_run(run, instance)
     columns: list[StatusColumn] = []
     if assets & LAYOUT_ASSETS:
         columns.append("layout_status")
@@ -29,7 +48,11 @@ def columns_for_run(run: dg.DagsterRun) -> list[StatusColumn]:
 
 
 def settle_ended_run(
-    catalog: Catalog, run: dg.DagsterRun, outcome: str, reason: str
+    catalog: Catalog,
+    run: dg.DagsterRun,
+    outcome: str,
+    reason: str,
+    instance: dg.DagsterInstance | None = None,
 ) -> list[StatusColumn]:
     """Mark the run's video ``error`` where it is still ``processing``; free the run's locks.
     Returns the columns it changed."""
@@ -52,7 +75,7 @@ def settle_ended_run(
         error=reason,
         run_id=run.run_id,
     )
-    for column in columns_for_run(run):
+    for column in columns_for_run(run, instance):
         status = getattr(video, column)
         # a run that died before its first step leaves the video waiting; unless a retry has
         # started a newer attempt since, that video would otherwise wait forever
@@ -91,7 +114,11 @@ def run_failures_to_catalog(
     context: dg.RunFailureSensorContext, catalog: CatalogResource
 ) -> None:
     changed = settle_ended_run(
-        catalog.get(), context.dagster_run, "failed", _step_failure_reason(context)
+        catalog.get(),
+        context.dagster_run,
+        "failed",
+        _step_failure_reason(context),
+        context.instance,
     )
     if changed:
         context.log.info(f"run {context.dagster_run.run_id}: set {changed} to error")
@@ -107,4 +134,6 @@ def run_failures_to_catalog(
 def run_cancellations_to_catalog(
     context: dg.RunStatusSensorContext, catalog: CatalogResource
 ) -> None:
-    settle_ended_run(catalog.get(), context.dagster_run, "was terminated", "terminated")
+    settle_ended_run(
+        catalog.get(), context.dagster_run, "was terminated", "terminated", context.instance
+    )
