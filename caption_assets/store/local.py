@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from caption_assets.errors import BadInputError
 from caption_assets.keys import ensure_within_tenant
-from caption_assets.store.base import ArtifactStore, ObjectNotFoundError
+from caption_assets.store.base import ArtifactStore, ObjectNotFoundError, StoreError
 
 _COPY_BUFFER = 1024 * 1024
 
@@ -36,10 +36,22 @@ class LocalStore(ArtifactStore):
         return self._path(key)
 
     def _path(self, key: str) -> Path:
-        path = self.root.joinpath(*key.split("/"))
-        # key parts are already restricted, but a symlink planted inside root could still lead out
-        if not _is_within(path, self.root):
-            raise BadInputError(f"key {key!r} resolves outside the store root")
+        """The file of ``key``, confined to ``root/{tenant}/``. Every component below the root is
+        checked with ``lstat``: a symbolic link planted inside the store (by hand, by a restored
+        backup) could otherwise lead out of the root or into another tenant's prefix, and the
+        key checks alone cannot see that."""
+        parts = key.split("/")
+        path = self.root.joinpath(*parts)
+        current = self.root
+        for part in parts:
+            current = current / part
+            if current.is_symlink():
+                raise BadInputError(
+                    f"key {key!r} passes through a symbolic link in the store "
+                    f"({current.relative_to(self.root).as_posix()}); the store refuses links"
+                )
+        if not _is_within(path, self.root / parts[0]):
+            raise BadInputError(f"key {key!r} resolves outside its tenant's prefix")
         return path
 
     def _write(self, key: str, write: Callable[[BinaryIO], None]) -> None:
@@ -99,22 +111,28 @@ class LocalStore(ArtifactStore):
         return self.path_of(key).is_file()
 
     def list(self, prefix: str) -> Iterator[str]:
-        return iter(self._list(prefix))
+        return iter(self._walk(prefix)[0])
 
-    def _list(self, prefix: str) -> list[str]:
+    def _walk(self, prefix: str) -> tuple[list[str], list[Path]]:
+        """The keys under ``prefix`` and the symbolic links among them (never followed)."""
         self._check_prefix(prefix)
         # S3 semantics: a prefix is a string prefix, not a directory ("a/fr" matches "a/frame_1")
         directory_part, _, _ = prefix.rpartition("/")
         start = self._path(directory_part) if directory_part else self.root
         if not start.is_dir():
-            return []
+            return [], []
         keys: list[str] = []
+        links: list[Path] = []
         for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             base = Path(dirpath).relative_to(self.root).as_posix()
+            for name in dirnames + filenames:
+                if (Path(dirpath) / name).is_symlink() and f"{base}/{name}".startswith(prefix):
+                    links.append(Path(dirpath) / name)
+            # os.walk does not descend into linked directories; hidden ones hold no objects
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
                 key = f"{base}/{name}"
-                if not key.startswith(prefix):
+                if not key.startswith(prefix) or (Path(dirpath) / name).is_symlink():
                     continue
                 try:
                     ensure_within_tenant(key)
@@ -122,16 +140,26 @@ class LocalStore(ArtifactStore):
                     continue  # temporary .part files and anything not written through the store
                 keys.append(key)
         keys.sort()
-        return keys
+        return keys, links
 
     def delete_prefix(self, prefix: str) -> int:
-        keys = self._list(prefix)
+        """Delete every object under ``prefix``, and the symbolic links there (the links, never
+        what they point at). Goes through everything before reporting what it could not delete."""
+        keys, links = self._walk(prefix)
         parents: set[Path] = set()
-        for key in keys:
-            path = self._path(key)
-            path.unlink(missing_ok=True)
+        failed: list[str] = []
+        for path in [self.root.joinpath(*k.split("/")) for k in keys] + links:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                failed.append(f"{path.relative_to(self.root).as_posix()} ({exc.strerror})")
             parents.add(path.parent)
         self._prune(parents)
+        if failed:
+            raise StoreError(
+                f"deleting {prefix!r}: {len(failed)} of {len(keys) + len(links)} entries could "
+                f"not be deleted: {', '.join(failed[:3])}"
+            )
         return len(keys)
 
     def _prune(self, directories: set[Path]) -> None:

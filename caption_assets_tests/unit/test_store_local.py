@@ -152,9 +152,34 @@ def test_symlink_out_of_the_root_is_refused(store: LocalStore, tmp_path: Path) -
     outside.mkdir()
     (store.root / T).mkdir(parents=True)
     (store.root / T / "client").symlink_to(outside, target_is_directory=True)
-    with pytest.raises(BadInputError, match="outside the store root"):
+    with pytest.raises(BadInputError, match="symbolic link"):
         store.put_bytes(K.video(), b"x")
     assert not any(outside.rglob("*"))
+
+
+def test_symlink_into_another_tenant_is_never_followed(store: LocalStore) -> None:
+    theirs = VideoKeys(OTHER, V)
+    store.put_bytes(theirs.video(), b"their video")
+    store.put_bytes(K.video(), b"my video")
+    # root/T/server -> root/T2/client: T's server keys would land in T2's client prefix
+    (store.root / T / "server").symlink_to(store.root / OTHER / "client", target_is_directory=True)
+    planted = store.root / T / "server" / "videos" / V / "video.mp4"
+    assert planted.read_bytes() == b"their video"  # the link really leads there
+    mine_via_link = f"{T}/server/videos/{V}/video.mp4"
+    for attempt in (
+        lambda: store.get_bytes(mine_via_link),
+        lambda: store.put_bytes(mine_via_link, b"overwritten"),
+        lambda: store.exists(mine_via_link),
+        lambda: store.list(f"{T}/server/videos/"),
+    ):
+        with pytest.raises(BadInputError, match="symbolic link"):
+            attempt()
+    assert list(store.list(tenant_prefix(T))) == [K.video()]
+
+    # complete: T's objects and the link go, nothing of T2 is touched
+    assert store.delete_prefix(tenant_prefix(T)) == 1
+    assert not (store.root / T).exists()
+    assert store.get_bytes(theirs.video()) == b"their video"
 
 
 def test_unknown_tenant_is_refused_and_known_ones_cached(tmp_path: Path) -> None:
