@@ -44,8 +44,29 @@ class Segment:
     end_time: float = 0.0  # presentation time of the frame after ``last`` (or the video end)
     text_pixel_counts: list[int] = field(default_factory=list)
     kept: list[Sample] = field(default_factory=list)
+    # what the state before held and this state's first sample still showed (a caption the change
+    # did not touch, at a cut behind it)
+    inherited: np.ndarray | None = None
+    # share of the previous state's held strokes still unchanged where this state began (None: the
+    # previous state held no caption's worth of strokes); near 1 when only the background changed
+    carried: float | None = None
     _stride: int = 1
     _seen: int = 0
+    _own: np.ndarray | None = None  # high-contrast pixels unchanged over its own sample pairs
+    _pairs: int = 0
+
+    @property
+    def held(self) -> np.ndarray | None:
+        """The state's strokes: high-contrast pixels that stayed put sample after sample (moving
+        background drops out within a few samples, a caption never does). Pixels that stayed put
+        over one pair only are too often moving background matching by chance; until a second pair
+        confirms them, what the state inherited stands in."""
+        return self._own if self._pairs >= 2 else self.inherited
+
+    def hold(self, stays: np.ndarray) -> None:
+        """Another pair of its samples: ``stays`` are the high-contrast pixels unchanged between them."""
+        self._own = stays if self._own is None else self._own & stays
+        self._pairs += 1
 
     def add_sample(self, sample: Sample) -> None:
         self.text_pixel_counts.append(sample.text_pixels)
@@ -120,8 +141,7 @@ class ExtentTracker:
             if self._waiting is None or self._waiting.native != last[0]:
                 self._add_sample(*last)
             assert self._waiting is not None
-            neighbours = [self._settled.smoothed] if self._settled is not None else []
-            self._settle(self._waiting, neighbours)
+            self._settle(self._waiting, None)
             self._waiting = None
             self.segments[-1].last = last[0]
             self.segments[-1].end_time = end_time
@@ -141,46 +161,63 @@ class ExtentTracker:
         sample = Sample(index, time, gray, smoothed, sig.edge_mask(analysis, self.params))
         self.sample_count += 1
         if self._waiting is not None:
-            neighbours = [sample.smoothed]
-            if self._settled is not None:
-                neighbours.append(self._settled.smoothed)
-            self._settle(self._waiting, neighbours)
+            self._settle(self._waiting, sample)
         self._waiting = sample
 
     def _open_segment(self, first: int, start_time: float) -> None:
         self.segments.append(Segment(first=first, start_time=start_time))
         self.segment_count += 1
 
-    def _settle(self, sample: Sample, neighbours: list[np.ndarray]) -> None:
-        """Give ``sample`` its text mask and decide whether it starts a new caption state."""
+    def _settle(self, sample: Sample, after: Sample | None) -> None:
+        """Give ``sample`` its text mask and decide whether it starts a new caption state (``after``
+        is the next sample, None at the end of the video)."""
+        previous = self._settled
+        neighbours = [s.smoothed for s in (after, previous) if s is not None]
         if neighbours:
             sample.text = sig.text_mask(sample.edges, sample.smoothed, neighbours, self.params)
         else:  # a one-sample video: stability cannot be judged, take the contrast alone
             sample.text = sample.edges
-        previous = self._settled
         if previous is None:
             first_index, first_time = self._natives[0][0], self._natives[0][1]
             self._open_segment(first_index, first_time)
         else:
-            assert previous.text is not None
-            comparison = sig.compare(
-                previous.smoothed, previous.text, sample.smoothed, sample.text, self.params
+            current = self.segments[-1]
+            change = sig.transition(
+                current.held,
+                previous.smoothed,
+                sample.smoothed,
+                sample.edges,
+                None if after is None else after.smoothed,
+                None if after is None else after.edges,
+                self.params,
             )
-            if comparison.changed:
+            if change.changed:
                 between = [n for n in self._natives if previous.native < n[0] <= sample.native]
-                position = sig.first_frame_of_new_state(
-                    previous.smoothed,
-                    sample.smoothed,
-                    [self._smoothed(n) for n in between],
-                    comparison.changed_mask,
-                    self.params,
+                last_old, first_new = sig.state_bounds(
+                    previous.smoothed, sample.smoothed, [self._smoothed(n) for n in between], change
                 )
-                first, first_time = between[position][0], between[position][1]
-                closing = self.segments[-1]
-                closing.last = first - 1
-                closing.end_time = first_time
-                self._open_segment(first, first_time)
+                if last_old + 1 < first_new:  # frames showing neither state: a state of their own
+                    self._close_at(between[last_old + 1])
+                self._close_at(between[first_new])
+                # what the old state held and b still shows (a caption the change did not touch,
+                # at a cut behind it) stands for the new state until it has samples of its own,
+                # so a one-sample state can still be seen to end
+                if current.held is not None:
+                    still = sig.unchanged(previous.smoothed, sample.smoothed, self.params)
+                    self.segments[-1].inherited = current.held & still
+                    if last_old + 1 == first_new:
+                        self.segments[-1].carried = sig.kept_share(current.held, still, self.params)
+            else:
+                stays = sample.edges & sig.unchanged(previous.smoothed, sample.smoothed, self.params)
+                current.hold(stays)
         self.segments[-1].add_sample(sample)
         self._settled = sample
         # natives before the settled sample are no longer needed for refinement
         self._natives = [n for n in self._natives if n[0] >= sample.native]
+
+    def _close_at(self, native: list) -> None:
+        """End the current segment before ``native`` and open the next one there."""
+        closing = self.segments[-1]
+        closing.last = native[0] - 1
+        closing.end_time = native[1]
+        self._open_segment(native[0], native[1])

@@ -24,7 +24,7 @@ from caption_assets.processing.band_scan import BandScan
 from caption_assets.processing.chunks import ChunkWriter
 from caption_assets.processing.raw_ocr import RawOcr, RawReading, read_raw_ocr, write_raw_ocr
 from caption_assets.processing.raw_ocr import stats_of as raw_stats
-from caption_assets.processing.reading import normalise, read_caption
+from caption_assets.processing.reading import lines_within, normalise, read_caption, same_caption
 from caption_assets.processing.sampling import RATE, sampled
 from caption_assets.processing.subtitles import write_srt, write_vtt
 from caption_assets.processing.video import (
@@ -233,23 +233,36 @@ def run_cropped_frames(
 
 
 def _merge(found: list[RawReading]) -> list[RawReading]:
-    """Join contiguous states of one caption: identical text (over-split), or a short fragment
-    (a fade step) whose text is close to its neighbour's."""
+    """Join neighbouring states of one caption: the scan splits a caption wherever the pixels behind
+    it change (a scene cut, motion), and the text read on both sides says it is the same caption
+    (``reading.same_caption``), or a short fragment (at most two samples: a fade step, or a reading
+    that lost one of the lines) reads close to its neighbour or as part of it. Captions shorter
+    than 0.2 s are not expected (the method's assumption), so a real caption is never a fragment.
+    Neighbours are states that touch, or are apart by fewer frames than one 10 Hz sample interval
+    (frames the scan saw as neither state, at a cut); a caption shown again after a real gap stays
+    two captions. The joined caption takes the text read over most samples."""
     merged: list[RawReading] = []
+    weights: list[dict[str, float]] = []
     for item in sorted(found, key=lambda f: (f.zone, f.first)):
         if merged:
             last = merged[-1]
-            contiguous = last.zone == item.zone and item.first == last.last + 1
-            same = normalise(last.text) == normalise(item.text)
-            fragment = min(last.samples, item.samples) <= 2 and fuzz.ratio(last.text, item.text) >= 80
-            if contiguous and (same or fragment):
-                keep = last if (same or last.samples >= item.samples) else item
+            touching = last.zone == item.zone and item.start - last.end < 1.0 / RATE - 1e-6
+            short, other = (last, item) if last.samples <= item.samples else (item, last)
+            fragment = short.samples <= 2 and (
+                fuzz.ratio(last.text, item.text) >= 80 or lines_within(short.text, other.text)
+            )
+            if touching and (same_caption(last.text, item.text) or fragment):
+                votes = weights[-1]
+                votes[normalise(item.text)] = votes.get(normalise(item.text), 0.0) + item.samples * item.confidence
+                best = max(votes, key=lambda t: votes[t])
+                keep = last if normalise(last.text) == best else item
                 merged[-1] = replace(
                     keep, first=last.first, last=item.last, start=last.start, end=item.end,
-                    samples=last.samples + item.samples,
+                    samples=last.samples + item.samples, reads=last.reads + item.reads,
                 )
                 continue
         merged.append(item)
+        weights.append({normalise(item.text): item.samples * item.confidence})
     return merged
 
 

@@ -14,8 +14,10 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from caption_assets.processing import ocr
+from caption_assets.processing.signature import min_text_pixels, strokes_outside
 
 MIN_LINE_SCORE = 0.5  # recogniser confidence below which a line is treated as not text
+SURE_DETECTION = 0.75  # detector box score above which a box is text whatever the pixel mask says
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,28 @@ class Reading:
     text: str  # lines joined with "\n", words of a line with single spaces
     confidence: float  # mean confidence of the voted lines
     reads: int  # frames recognised
+    lines: tuple[tuple[ocr.Box, ...], ...] = ()  # the boxes read, line by line
+
+
+def same_caption(a: str, b: str) -> bool:
+    """Do two readings show the same caption? Line by line: the same number of lines, each close
+    (rapidfuzz ratio >= 80, so a partial read or a lost space still matches); a two-line caption
+    whose second line changed is another caption even though half its text is the same."""
+    lines_a, lines_b = normalise(a).split("\n"), normalise(b).split("\n")
+    if not normalise(a) or not normalise(b) or len(lines_a) != len(lines_b):
+        return False
+    return all(fuzz.ratio(x, y) >= SAME_LINE_RATIO for x, y in zip(lines_a, lines_b))
+
+
+SAME_LINE_RATIO = 80
+
+
+def lines_within(part: str, whole: str) -> bool:
+    """Is every line of ``part`` one of ``whole``'s lines (close, as in ``same_caption``)? A reading
+    that lost a line of a two-line caption is such a part."""
+    lines = normalise(whole).split("\n")
+    wanted = [line for line in normalise(part).split("\n") if line]
+    return bool(wanted) and all(any(fuzz.ratio(x, y) >= SAME_LINE_RATIO for y in lines) for x in wanted)
 
 
 def normalise(text: str) -> str:
@@ -60,9 +84,25 @@ def _boxes_on_text(boxes: list[ocr.Box], text_mask: np.ndarray | None, scale: fl
         y0, y1 = int(box.y0 * scale), max(int(box.y0 * scale) + 1, int(box.y1 * scale))
         x0, x1 = int(box.x0 * scale), max(int(box.x0 * scale) + 1, int(box.x1 * scale))
         window = dilated[y0:y1, x0:x1]
-        if window.size and window.mean() >= 0.03:
+        # a line the detector is sure of stays even without stable pixels: at a state's first
+        # sample a new line is stable on one side only and may be missing from the mask
+        if (window.size and window.mean() >= 0.03) or box.score >= SURE_DETECTION:
             kept.append(box)
     return kept
+
+
+# Band height the detector sees at least: a band is a few line heights tall (the layout's zone is a
+# line or two plus margins), so its lines stay >= ~20 px for the detector, which finds small text
+# over busy background poorly below that (it sees texture as one big "text" box instead)
+MIN_DETECT_HEIGHT = 96
+
+
+def detect_side(shape: tuple[int, ...]) -> int:
+    """Longest side to detect a band of ``shape`` at: the default, or more for a low band (small
+    captions), never more than the band's own width."""
+    height, width = shape[0], shape[1]
+    scale = min(1.0, max(ocr.DETECT_SIDE / width, MIN_DETECT_HEIGHT / max(1, height)))
+    return max(ocr.DETECT_SIDE if width >= ocr.DETECT_SIDE else width, round(width * scale))
 
 
 def read_caption(
@@ -79,22 +119,52 @@ def read_caption(
         return Reading("", 0.0, 0)
     unique = _dedup(frames)
     reference = unique[len(unique) // 2]
-    boxes = _boxes_on_text(ocr.detect(reference), text_mask, mask_scale)
-    if not boxes:
-        return Reading("", 0.0, 0)
-    lines = ocr.reading_order(boxes)
-    flat = [box for line in lines for box in line]
-    pad = max(2, int(np.median([b.height for b in flat]) * 0.1))
+    side = detect_side(reference.shape)
+    boxes = _boxes_on_text(ocr.detect(reference, limit_side=side), text_mask, mask_scale)
+    if text_mask is not None and len(unique) > 1 and strokes_outside(text_mask, boxes, mask_scale):
+        # the detector missed text the pixels show (a line over busy background): look again on
+        # another frame of the state and add the lines found there
+        more = _boxes_on_text(ocr.detect(unique[0], limit_side=side), text_mask, mask_scale)
+        boxes += [b for b in more if not any(_overlap(b, other) for other in boxes)]
     # the reference frame and one more first; the rest only when those two disagree on a line
-    order = [len(unique) // 2] + [i for i in range(len(unique)) if i != len(unique) // 2]
+    ordered = [unique[len(unique) // 2]] + [f for i, f in enumerate(unique) if i != len(unique) // 2]
+    reading = read_lines(ordered, ocr.reading_order(boxes)) if boxes else Reading("", 0.0, 0)
+    if not reading.text and text_mask is not None and np.count_nonzero(text_mask) >= min_text_pixels(text_mask.shape):
+        # nothing readable, yet the pixels show stable strokes: over busy texture (grass, foliage)
+        # the detector takes the texture for text and the caption's small line drowns in it, so
+        # look once more with everything but the stable strokes' surroundings flattened
+        quiet = _only_near(reference, text_mask, mask_scale)
+        boxes = _boxes_on_text(ocr.detect(quiet, limit_side=side), text_mask, mask_scale)
+        if boxes:
+            reading = read_lines(ordered, ocr.reading_order(boxes))
+    return reading
+
+
+def _only_near(image: np.ndarray, text_mask: np.ndarray, scale: float) -> np.ndarray:
+    """``image`` with every pixel far from ``text_mask``'s strokes set to the image's median grey."""
+    near = cv2.resize(text_mask.view(np.uint8), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+    grow = max(3, image.shape[0] // 12) | 1
+    near = cv2.dilate(near, np.ones((grow, grow), np.uint8)) > 0
+    out = np.full_like(image, int(np.median(image)))
+    out[near] = image[near]
+    return out
+
+
+def read_lines(frames: list[np.ndarray], lines: list[list[ocr.Box]] | tuple[tuple[ocr.Box, ...], ...]) -> Reading:
+    """Recognise the boxes ``lines`` (from ``ocr.reading_order``) on the first two ``frames``, on the
+    rest too when those two disagree on a line, and vote each box over the frames read."""
+    flat = [box for line in lines for box in line]
+    if not frames or not flat:
+        return Reading("", 0.0, 0)
+    pad = max(2, int(np.median([b.height for b in flat]) * 0.1))
     per_box: list[list[tuple[str, float]]] = [[] for _ in flat]
     reads = 0
-    for batch in (order[:2], order[2:]):
+    for batch in (frames[:2], frames[2:]):
         if not batch:
             continue
         if reads >= 2 and all(len({normalise(t) for t, _ in r}) == 1 for r in per_box):
             break
-        crops = [ocr.crop(unique[i], box, pad) for i in batch for box in flat]
+        crops = [ocr.crop(frame, box, pad) for frame in batch for box in flat]
         for j, result in enumerate(ocr.recognize(crops)):
             per_box[j % len(flat)].append(result)
         reads += len(batch)
@@ -111,7 +181,13 @@ def read_caption(
                 scores.append(score)
         if words:
             out_lines.append(" ".join(words))
-    return Reading("\n".join(out_lines), float(np.mean(scores)) if scores else 0.0, reads)
+    return Reading(
+        "\n".join(out_lines), float(np.mean(scores)) if scores else 0.0, reads, tuple(tuple(line) for line in lines)
+    )
+
+
+def _overlap(a: ocr.Box, b: ocr.Box) -> bool:
+    return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
 
 
 def _dedup(frames: list[np.ndarray]) -> list[np.ndarray]:

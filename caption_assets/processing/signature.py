@@ -17,6 +17,20 @@ neighbours: a moving background matches itself by chance in one neighbour far mo
 both. At a caption change only one neighbour shows the same caption; that case is recognised by the
 two-sided mask keeping less than half of what the better one-sided mask keeps, and the one-sided mask is
 used. No threshold here depends on the background's kind or speed.
+
+Whether the caption state changed between two consecutive samples a and b is not judged on those
+text pixels alone: a static textured background (grass, foliage, a brick wall) is as stable as a
+caption and would dilute any share of changed text pixels, and a caption over fast motion loses pixels
+to the neighbourhood rules above. Instead the change itself is looked for, with the sample before a
+(z) and the one after b (c): strokes that *vanished* (high-contrast in a, unchanged from z to a,
+changed from a to b) and strokes that *appeared* (high-contrast in b, changed from a to b, unchanged
+from b to c). A caption that appears, leaves or changes leaves a dense, glyph-sized cluster of such
+pixels along its line; moving background satisfies the three-sample condition only by scattered
+chance. The decision is local (the densest window one band-height wide), so it does not depend on
+how much static texture surrounds the caption. It proposes more changes than there are captions (a
+scene cut behind a caption also "appears"): the text read on both sides decides whether a proposed
+change is a new caption (``pipeline`` merges states that read the same), so this test is tuned to
+miss nothing rather than to propose nothing.
 """
 
 from __future__ import annotations
@@ -108,6 +122,9 @@ def text_mask(
     return _clean(edge_count, kept, size, params.stable_share, params)
 
 
+GLYPH_COVER = 0.25
+
+
 def _counts(mask: np.ndarray, size: int) -> np.ndarray:
     """How many pixels of the boolean ``mask`` are set in the size x size window around each pixel
     (integer sums: exact, and twice as fast as float box filters)."""
@@ -122,7 +139,13 @@ def _clean(
     are dense along a line."""
     kept_count = _counts(kept, size)
     # integer comparisons throughout (shares in thousandths): float arrays cost twice as much here
-    dense = (kept_count * 1000 >= round(share * 1000) * edge_count) & (kept_count >= math.ceil(0.1 * size * size))
+    # stable pixels that are most of the high-contrast ones around them, or that alone cover a
+    # glyph's share of the window (outlined glyphs cover a quarter of their box or more, chance
+    # matches of moving background a few per cent): a caption over busy moving background is
+    # surrounded by moving edges and fails the first test, not the second
+    dense = (
+        (kept_count * 1000 >= round(share * 1000) * edge_count) & (kept_count >= math.ceil(0.1 * size * size))
+    ) | (kept_count >= math.ceil(GLYPH_COVER * size * size))
     mask = (kept & dense).view(np.uint8)
     # strokes are at least 2x2 at analysis scale; stray pixels are not
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL2)
@@ -138,52 +161,111 @@ def min_text_pixels(shape: tuple[int, ...], params: SignatureParams = DEFAULT_PA
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Transition:
+    """What changed between consecutive samples a and b."""
+
     changed: bool
-    ratio: float  # share of the text pixels of either sample that changed
-    text_pixels: int  # size of the union of both samples' text pixels
-    changed_mask: np.ndarray  # the text pixels that changed
+    vanished: np.ndarray  # strokes of a's state that are gone in b
+    appeared: np.ndarray  # strokes of b's state that were not in a
+    score: int  # changed stroke pixels in the densest band-height-wide window
 
 
-def compare(
-    smoothed_a: np.ndarray,
-    text_a: np.ndarray,
-    smoothed_b: np.ndarray,
-    text_b: np.ndarray,
+def _strokes(candidates: np.ndarray, params: SignatureParams, specks: bool = True) -> np.ndarray:
+    """Glyph-like clusters of ``candidates``: as dense along their line as text pixels are (the same
+    rule as for a sample's text pixels), and with ``specks`` removed (2x2 blocks at least) where
+    single pixels may match by chance."""
+    mask = np.ascontiguousarray(candidates).view(np.uint8)
+    if specks:
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL2)
+    window = max(9, (candidates.shape[0] // 4) | 1)
+    density = _counts(mask.view(bool), window)
+    return (mask > 0) & (density >= math.ceil(params.text_density * window * window))
+
+
+def transition(
+    held: np.ndarray | None,
+    a: np.ndarray,
+    b: np.ndarray,
+    edges_b: np.ndarray,
+    after: np.ndarray | None,
+    edges_after: np.ndarray | None,
     params: SignatureParams = DEFAULT_PARAMS,
-) -> Comparison:
-    """Is sample b a different caption state than sample a (caption appeared, left or changed)?"""
-    union = text_a | text_b
-    total = np.count_nonzero(union)
-    changed = union & ~unchanged(smoothed_a, smoothed_b, params)
-    # a background moving behind a caption changes a one-pixel rim around its strokes (the blur
-    # mixes it in); a caption that changes changes whole strokes, which survive a 2x2 opening
-    changed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, _KERNEL2).astype(bool)
-    n_changed = np.count_nonzero(changed)
-    floor = min_text_pixels(text_a.shape, params)
-    if total < floor:
-        return Comparison(False, 0.0, total, changed)
-    ratio = n_changed / total
-    return Comparison(ratio >= params.change_ratio and n_changed >= floor // 2, ratio, total, changed)
+) -> Transition:
+    """Did the caption state change between the smoothed samples ``a`` and ``b``? ``held`` are the
+    high-contrast pixels that stayed unchanged over the current state's samples up to a (see
+    ``ExtentTracker``; None when nothing was seen twice yet); ``after`` is the sample following b
+    with its high-contrast pixels (None at the end of the video)."""
+    moved = ~unchanged(a, b, params)
+    vanished = held & moved if held is not None else np.zeros(a.shape, dtype=bool)
+    if after is not None and edges_after is not None:
+        appeared = edges_b & moved & unchanged(b, after, params) & edges_after
+    else:
+        appeared = np.zeros(a.shape, dtype=bool)
+    # held pixels stayed put over several samples already (chance rarely does that), and their
+    # outline rims are one pixel wide: no speck removal for them
+    vanished = _strokes(vanished, params, specks=False)
+    appeared = _strokes(appeared, params)
+    sums = _window_sums(vanished | appeared)
+    score = int(sums.max()) if sums.size else 0
+    return Transition(score >= min_text_pixels(a.shape, params), vanished, appeared, score)
 
 
-def first_frame_of_new_state(
-    before: np.ndarray,
-    after: np.ndarray,
-    between: list[np.ndarray],
-    changed: np.ndarray,
-    params: SignatureParams = DEFAULT_PARAMS,
-) -> int:
-    """Position in ``between`` (smoothed native frames after ``before``, ending with ``after``) of the
-    first frame that looks like ``after`` rather than ``before`` on the pixels that changed."""
-    if not changed.any():
-        return len(between) - 1
-    ref_a = before[changed]
-    ref_b = after[changed]
-    for position, frame in enumerate(between):
-        values = frame[changed]
-        far_a = np.count_nonzero(cv2.absdiff(values, ref_a) > params.stable_delta)
-        far_b = np.count_nonzero(cv2.absdiff(values, ref_b) > params.stable_delta)
-        if far_b <= far_a:
-            return position
-    return len(between) - 1
+def _window_sums(mask: np.ndarray) -> np.ndarray:
+    """Set pixels of ``mask`` in every window one band-height wide (the band's full height)."""
+    width = max(1, min(mask.shape[1], mask.shape[0]))
+    profile = np.count_nonzero(mask, axis=0)
+    return np.convolve(profile, np.ones(width, dtype=np.int64), mode="valid")
+
+
+def kept_share(strokes: np.ndarray, still: np.ndarray, params: SignatureParams = DEFAULT_PARAMS) -> float | None:
+    """Of ``strokes`` (what a caption state held), the share that is ``still`` (unchanged) in the
+    next sample, in the window where the most were lost (only windows with a caption's worth of
+    strokes count). None when there is no such window (nothing was held)."""
+    total = _window_sums(strokes)
+    dense = total >= min_text_pixels(strokes.shape, params)
+    if not dense.any():
+        return None
+    kept = _window_sums(strokes & still)
+    return float((kept[dense] / total[dense]).min())
+
+
+def strokes_outside(text: np.ndarray, boxes: list, scale: float, params: SignatureParams = DEFAULT_PARAMS) -> bool:
+    """Does ``text`` (a sample's text pixels at ``scale`` of the band) hold a caption's worth of
+    strokes outside ``boxes`` (band pixels, grown by half a line so stroke rims stay inside)? Then
+    something other than the boxes' lines is on screen."""
+    outside = text.copy()
+    for box in boxes:
+        grow = box.height / 2
+        y0, y1 = int((box.y0 - grow) * scale), int(np.ceil((box.y1 + grow) * scale))
+        x0, x1 = int((box.x0 - grow) * scale), int(np.ceil((box.x1 + grow) * scale))
+        outside[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = False
+    sums = _window_sums(outside)
+    return bool(sums.size) and int(sums.max()) >= min_text_pixels(text.shape, params)
+
+
+def _closer(frame: np.ndarray, to: np.ndarray, other: np.ndarray, pixels: np.ndarray) -> bool:
+    """Most of ``pixels`` are nearer ``to`` than ``other`` in ``frame`` (per pixel, so a fade counts
+    from the frame where it is half way)."""
+    values = frame[pixels].astype(np.int16)
+    near = np.abs(values - to[pixels].astype(np.int16)) < np.abs(values - other[pixels].astype(np.int16))
+    return 2 * np.count_nonzero(near) > values.size
+
+
+def state_bounds(
+    a: np.ndarray, b: np.ndarray, between: list[np.ndarray], change: Transition
+) -> tuple[int, int]:
+    """Positions in ``between`` (smoothed native frames after sample a, ending with sample b) of the
+    last frame that still shows a's state and the first that shows b's. When the first is more than
+    one before the second, the frames between show neither (a real gap between two captions, or the
+    background between a caption and the next); -1 means a's state ended at a itself."""
+    last = len(between) - 1
+    first_new = last
+    if change.appeared.any():
+        first_new = next((i for i, f in enumerate(between) if _closer(f, b, a, change.appeared)), last)
+    last_old = first_new - 1
+    if change.vanished.any():
+        gone = next((i for i, f in enumerate(between) if not _closer(f, a, b, change.vanished)), last)
+        last_old = min(gone - 1, first_new - 1)
+        if not change.appeared.any():
+            first_new = last_old + 1
+    return last_old, first_new

@@ -36,7 +36,7 @@ class BoundedSubmitter(Generic[R]):
         self._slots = threading.BoundedSemaphore(max(1, limit))
         self._futures: list[Future[R]] = []
 
-    def submit(self, fn: Callable[..., R], *args: object) -> None:
+    def submit(self, fn: Callable[..., R], *args: object) -> Future[R]:
         self._slots.acquire()
         try:
             future = self._executor.submit(fn, *args)
@@ -45,6 +45,7 @@ class BoundedSubmitter(Generic[R]):
             raise
         future.add_done_callback(lambda _: self._slots.release())
         self._futures.append(future)
+        return future
 
     def results(self) -> list[R]:
         return [future.result() for future in self._futures]

@@ -1,0 +1,136 @@
+"""Text decides what a caption is: the states the pixel scan proposes are joined, kept apart or
+re-read by what OCR reads on them (no OCR engine here: readings are given)."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+import numpy as np
+import pytest
+
+from caption_assets.processing import band_scan
+from caption_assets.processing.ocr import Box
+from caption_assets.processing.pipeline import _merge
+from caption_assets.processing.raw_ocr import RawReading
+from caption_assets.processing.reading import Reading, lines_within, same_caption
+
+pytestmark = pytest.mark.unit
+
+FPS = 30.0
+
+
+def state(first: int, last: int, text: str, confidence: float = 0.95) -> RawReading:
+    samples = max(1, round((last - first + 1) / 3))
+    return RawReading(0, first, last, first / FPS, (last + 1) / FPS, samples, text, confidence, 2)
+
+
+def texts(found: list[RawReading]) -> list[tuple[int, int, str]]:
+    return [(f.first, f.last, f.text) for f in _merge(found)]
+
+
+def test_a_cut_behind_a_caption_does_not_split_it() -> None:
+    # the scan proposed a change at the cut (frame 40); the text on both sides is the caption
+    assert texts([state(0, 39, "Tiens bon!"), state(40, 80, "Tiens bon!")]) == [(0, 80, "Tiens bon!")]
+
+
+def test_a_partial_read_on_one_side_joins_and_the_better_supported_text_wins() -> None:
+    found = [state(0, 14, "Il paraît e cruel,", 0.7), state(15, 80, "Il paraît que c'est cruel,")]
+    assert texts(found) == [(0, 80, "Il paraît que c'est cruel,")]
+
+
+def test_frames_seen_as_neither_state_at_a_cut_do_not_split_a_caption() -> None:
+    # a frame between the two states that the scan gave to neither (shorter than a sample interval)
+    assert texts([state(0, 39, "D'accord."), state(41, 80, "D'accord.")]) == [(0, 80, "D'accord.")]
+
+
+def test_the_same_text_after_a_real_gap_stays_two_captions() -> None:
+    assert len(texts([state(0, 39, "Tiens bon!"), state(52, 80, "Tiens bon!")])) == 2
+
+
+def test_a_second_line_that_changed_makes_another_caption() -> None:
+    found = [state(0, 60, "L'été dernier, nous sommes partis\nen vacances à Genève."),
+             state(61, 120, "L'été dernier, nous sommes partis\nsans nos bagages.")]
+    assert len(texts(found)) == 2
+
+
+def test_a_short_reading_that_lost_a_line_joins_its_caption() -> None:
+    found = [state(0, 5, "C'est pas assez."), state(6, 60, "C'est pas assez.\nJ'en ai mangé trois.")]
+    assert texts(found) == [(0, 60, "C'est pas assez.\nJ'en ai mangé trois.")]
+
+
+def test_consecutive_captions_with_no_gap_stay_apart() -> None:
+    found = [state(0, 56, "Je vais réfléchir."), state(57, 95, "Ouais, allez.")]
+    assert texts(found) == [(0, 56, "Je vais réfléchir."), (57, 95, "Ouais, allez.")]
+
+
+def test_same_caption_is_line_by_line() -> None:
+    assert same_caption("Non! Si!", "Non!  Si!")
+    assert not same_caption("Same top\nfirst end", "Same top\nother words here")
+    assert not same_caption("one line", "one line\nand another")
+    assert lines_within("one line", "one line\nand another")
+    assert not same_caption("", "")
+
+
+# -- the read chain of band_scan ---------------------------------------------------------------
+
+LINES = ((Box(10, 5, 200, 40, 0.9),),)
+
+
+def job(carried: float | None, text_mask: np.ndarray | None = None) -> band_scan._ReadJob:
+    frames = [np.zeros((60, 400), np.uint8)] * 3
+    mask = np.zeros((60, 400), bool) if text_mask is None else text_mask
+    return band_scan._ReadJob(0, 30, 60, 1.0, 2.0, 10, frames, mask, 1.0, carried)
+
+
+def done(reading: Reading) -> Future:
+    future: Future = Future()
+    raw = RawReading(0, 0, 29, 0.0, 1.0, 10, reading.text, reading.confidence, reading.reads)
+    future.set_result(band_scan._Read(raw, reading, 0.0))
+    return future
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Records which reading the chain asked for; ``calls['again']`` is what a re-read of the
+    previous boxes returns, a full read returns "full read"."""
+    seen: dict[str, object] = {"full": 0, "again_calls": 0, "again": "Hello there"}
+
+    def read_lines(frames, lines):  # noqa: ANN001, ANN202
+        seen["again_calls"] = int(seen["again_calls"]) + 1  # type: ignore[call-overload]
+        return Reading(str(seen["again"]), 0.9, len(frames), tuple(lines))
+
+    def read_caption(frames, mask, scale):  # noqa: ANN001, ANN202
+        seen["full"] = int(seen["full"]) + 1  # type: ignore[call-overload]
+        return Reading("full read", 0.9, 2, LINES)
+
+    monkeypatch.setattr(band_scan, "read_lines", read_lines)
+    monkeypatch.setattr(band_scan, "read_caption", read_caption)
+    return seen
+
+
+def test_strokes_carried_across_reuse_the_previous_reading_without_ocr(calls: dict) -> None:
+    result = band_scan._read(job(carried=0.97), done(Reading("Hello there", 0.9, 2, LINES)))
+    assert result.raw.text == "Hello there" and calls["full"] == 0 and calls["again_calls"] == 0
+
+
+def test_a_proposed_change_is_checked_on_the_previous_boxes_first(calls: dict) -> None:
+    result = band_scan._read(job(carried=0.4), done(Reading("Hello there", 0.9, 2, LINES)))
+    assert result.raw.text == "Hello there" and calls["again_calls"] == 1 and calls["full"] == 0
+
+
+def test_other_text_in_the_previous_boxes_means_a_full_read(calls: dict) -> None:
+    calls["again"] = "Goodbye now"
+    result = band_scan._read(job(carried=0.4), done(Reading("Hello there", 0.9, 2, LINES)))
+    assert result.raw.text == "full read" and calls["full"] == 1
+
+
+def test_strokes_outside_the_previous_boxes_mean_a_full_read(calls: dict) -> None:
+    mask = np.zeros((60, 400), bool)
+    mask[10:40, 250:390:2] = True  # a new line of strokes right of the old box
+    result = band_scan._read(job(carried=0.97, text_mask=mask), done(Reading("Hello there", 0.9, 2, LINES)))
+    assert result.raw.text == "full read" and calls["full"] == 1
+
+
+def test_without_a_previous_caption_the_state_is_read_in_full(calls: dict) -> None:
+    assert band_scan._read(job(carried=None), None).raw.text == "full read"
+    assert band_scan._read(job(carried=0.99), done(Reading("", 0.0, 0))).raw.text == "full read"
