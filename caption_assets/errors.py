@@ -8,6 +8,22 @@ or tenacity retries it.
 
 from __future__ import annotations
 
+import re
+
+# an absolute path (POSIX) as libraries print it, quoted or not: "/tmp/caption_assets_x/video.mp4"
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w.:/])/(?:[^\s'"/]+/)+([^\s'"/]+)""")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path replaced by its last part: error details reach tenants,
+    and a worker's temporary directories (or a server's layout) are none of their business."""
+    return _ABSOLUTE_PATH.sub(r"\1", text)
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` bounded for a message: a name of 10 kB must not be echoed whole."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}\u2026 ({len(text)} characters)"
+
 
 class CaptionAssetsError(Exception):
     """Base class for every error this project raises on purpose."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from caption_assets.catalog.base import Catalog, Status, Tier
 from caption_assets.config import Settings, repo_root
-from caption_assets.errors import BadInputError
+from caption_assets.errors import BadInputError, shorten
 from caption_assets.keys import VideoKeys
 from caption_assets.store.base import ArtifactStore
 
@@ -77,6 +77,27 @@ def seed_dagster_home(home: Path) -> None:
         shutil.copyfile(source, target)
 
 
+TENANT_NAME_MAX_LENGTH = 200
+
+
+def normalize_tenant_name(name: str) -> str:
+    """The one spelling of a tenant name: trimmed and case-folded, so ``local``, ``local `` and
+    ``LOCAL`` are one tenant. Control characters (a NUL byte cannot even be stored) and
+    unbounded lengths are bad input, reported with the name shortened."""
+    normalized = name.strip().casefold()
+    if not normalized:
+        raise BadInputError("the tenant name is empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in normalized):
+        raise BadInputError(
+            f"tenant name {shorten(repr(name))} contains a control character (NUL, newline, ...)"
+        )
+    if len(normalized) > TENANT_NAME_MAX_LENGTH:
+        raise BadInputError(
+            f"tenant name {shorten(name)!s} is too long: at most {TENANT_NAME_MAX_LENGTH} characters"
+        )
+    return normalized
+
+
 def upload_video(
     catalog: Catalog,
     store: ArtifactStore,
@@ -92,6 +113,7 @@ def upload_video(
     """
     if not path.is_file():
         raise BadInputError(f"no such file: {path}")
+    tenant_name = normalize_tenant_name(tenant_name)
     tenant = catalog.get_tenant_by_name(tenant_name) or catalog.ensure_tenant(
         tenant_name, tier=tier, auto_approve=auto_approve
     )

@@ -17,6 +17,15 @@ import numpy as np
 
 from caption_assets.errors import BadVideoError
 
+# Demuxers of still images: FFmpeg opens a PNG or JPEG (whatever its file name) as a one-frame
+# "video"; such a file is a picture, not something with captions over time.
+_IMAGE_DEMUXERS = {"image2", "image2pipe"}
+
+
+def _reason(exc: BaseException) -> str:
+    """FFmpeg's reason without the file name it appends (a worker's temporary path)."""
+    return str(getattr(exc, "strerror", None) or type(exc).__name__)
+
 # Planar YUV layouts whose planes can be cropped directly (luma first, then two chroma planes).
 _PLANAR_YUV = {
     "yuv420p": (2, 2),
@@ -67,9 +76,15 @@ def _open(path: Path) -> av.container.InputContainer:
     if path.stat().st_size == 0:
         raise BadVideoError(f"{path.name}: the file is empty")
     try:
-        return av.open(str(path), mode="r")
+        container = av.open(str(path), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise BadVideoError(f"{path.name}: not a video file (cannot be opened: {exc})") from exc
+        raise BadVideoError(f"{path.name}: not a video file (cannot be opened: {_reason(exc)})") from exc
+    demuxer = container.format.name
+    if demuxer in _IMAGE_DEMUXERS or demuxer.endswith("_pipe"):
+        container.close()
+        kind = demuxer.removesuffix("_pipe").upper()
+        raise BadVideoError(f"{path.name}: an image ({kind}), not a video")
+    return container
 
 
 def _video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:
@@ -122,7 +137,9 @@ def probe(path: Path) -> VideoInfo:
                     break
         except av.error.FFmpegError as exc:
             if not first_ok:
-                raise BadVideoError(f"{path.name}: the video stream cannot be decoded ({exc})") from exc
+                raise BadVideoError(
+                    f"{path.name}: the video stream cannot be decoded ({_reason(exc)})"
+                ) from exc
         if count == 0 or not first_ok:
             raise BadVideoError(f"{path.name}: the video stream has no decodable frames")
         coded_w = stream.codec_context.width
@@ -201,7 +218,9 @@ def iter_frames(path: Path, start_time: float = 0.0) -> Iterator[DecodedFrame]:
                 index += 1
         except av.error.FFmpegError as exc:
             if index == 0:
-                raise BadVideoError(f"{Path(path).name}: the video stream cannot be decoded ({exc})")
+                raise BadVideoError(
+                    f"{Path(path).name}: the video stream cannot be decoded ({_reason(exc)})"
+                ) from exc
             # a damaged tail: keep what decoded, like players do
     finally:
         container.close()

@@ -6,7 +6,7 @@ and the run's locks are freed."""
 import dagster as dg
 
 from caption_assets.catalog.base import Catalog, StatusColumn, error_details
-from caption_assets.errors import BadInputError
+from caption_assets.errors import BadInputError, without_paths
 from caption_assets.keys import validate_uuid
 from caption_assets.resources.catalog import CatalogResource
 from caption_assets.sensors.uploads import ATTEMPT_TAG
@@ -69,6 +69,7 @@ def settle_ended_run(
     if video is None:
         return []
     changed: list[StatusColumn] = []
+    reason = without_paths(reason)  # the details reach the tenant's people
     details = error_details(
         message=f"run {run.run_id} {outcome}: {reason}. Retry by re-materializing the partition "
         "or setting the status back to 'wait'.",

@@ -63,11 +63,16 @@ def test_process_writes_captions_and_prints_json(cli_env, rendered, tmp_path, ca
     assert tenant is not None and tenant.auto_approve == auto_approve
 
 
-@pytest.mark.parametrize("kind", ["not_a_video", "missing", "empty"])
+@pytest.mark.parametrize("kind", ["not_a_video", "missing", "empty", "image"])
 def test_bad_input_exits_non_zero_with_one_line(cli_env, not_a_video, tmp_path, kind) -> None:
-    path = {"not_a_video": not_a_video, "missing": tmp_path / "nope.mp4", "empty": tmp_path / "e.mp4"}[kind]
+    path = {"not_a_video": not_a_video, "missing": tmp_path / "nope.mp4", "empty": tmp_path / "e.mp4",
+            "image": tmp_path / "photo.mp4"}[kind]
     if kind == "empty":
         path.write_bytes(b"")
+    if kind == "image":
+        from PIL import Image
+
+        Image.new("RGB", (320, 240), (200, 10, 10)).save(path, format="PNG")
     done = _cli(cli_env, "process", str(path), "--out", str(tmp_path / "out"))
     assert done.returncode == 1
     lines = [line for line in done.stderr.splitlines() if line.strip()]

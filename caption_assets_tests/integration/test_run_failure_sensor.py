@@ -20,7 +20,8 @@ def test_failed_video_job_run_is_settled_with_its_cause(platform, not_a_video) -
     assert run.asset_selection is None  # what made the sensor skip video_job runs
     assert platform.catalog.acquire_server_lock(video_id, "layout", run.run_id, 600).acquired
     cause = "the run worker (pid 4242) is gone: it crashed or was killed"
-    platform.instance.report_run_failed(run, cause)
+    # a worker's temporary path in the cause must not reach the tenant
+    platform.instance.report_run_failed(run, f"{cause} reading /tmp/caption_assets_q1/video.mp4")
     (failure,) = platform.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
 
     context = dg.build_run_status_sensor_context(
@@ -36,4 +37,5 @@ def test_failed_video_job_run_is_settled_with_its_cause(platform, not_a_video) -
     assert row.layout_status == "error"
     assert row.layout_error_details["run_id"] == run.run_id
     assert cause in row.layout_error_details["message"]
+    assert "/tmp" not in row.layout_error_details["message"]
     assert platform.catalog.acquire_server_lock(video_id, "layout", "someone-else", 60).acquired
