@@ -1,14 +1,16 @@
-"""Repairs that run on a schedule: expired locks are cleared and reported, and videos left in
-``processing`` by a run that is no longer alive are marked ``error`` with details."""
+"""Repairs that run on a schedule: expired locks are cleared and reported, videos left in
+``processing`` by a run that is no longer alive are marked ``error`` with details, and work
+claimed for a run that was never created is released so the sensors request it again."""
 
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import psutil
 
-from caption_assets.catalog.base import Catalog, error_details
+from caption_assets.catalog.base import Catalog, WorkClaim, error_details
 from caption_assets.resources.catalog import CatalogResource
 from caption_assets.sensors.refused import IN_FLIGHT
+from caption_assets.sensors.uploads import captions_run_key, layout_run_key
 
 # A run request is written before its run exists; give the queue that long before calling a
 # video in 'processing' abandoned.
@@ -94,6 +96,40 @@ def repair_stuck_videos(
     return repaired
 
 
+def _claim_has_run(instance: dg.DagsterInstance, claim: WorkClaim) -> bool:
+    """Whether the orchestrator has a run (in any state) for the claimed work: the run that
+    claimed it for itself (video_job), or the one the sensor requested under its run key."""
+    if claim.claimed_by is not None:
+        return instance.has_run(claim.claimed_by)
+    if claim.work == "layout":
+        assert claim.processing_attempt is not None
+        run_key = layout_run_key(claim.video_id, claim.processing_attempt)
+    else:
+        assert claim.layout_approved_at is not None
+        run_key = captions_run_key(claim.video_id, claim.layout_approved_at)
+    return bool(
+        instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1)
+    )
+
+
+def release_lost_claims(
+    instance: dg.DagsterInstance,
+    catalog: Catalog,
+    now: datetime | None = None,
+    grace: timedelta = REPAIR_GRACE,
+) -> list[WorkClaim]:
+    """Release the claims older than ``grace`` whose run never came to exist, so the next sensor
+    tick requests the work again (an upload left in ``wait``, an approval without a captions
+    run). A claim with a run, whatever its state, stays: that run owns the work, and requesting
+    it again would process the video twice. Returns the claims released."""
+    now = now or datetime.now(timezone.utc)
+    released: list[WorkClaim] = []
+    for claim in catalog.unstarted_claims(claimed_before=now - grace):
+        if not _claim_has_run(instance, claim) and catalog.release_claim(claim):
+            released.append(claim)
+    return released
+
+
 @dg.op(description="Remove expired video locks and report them.")
 def clear_expired_locks(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
     stale = catalog.get().clear_stale_locks()
@@ -117,10 +153,26 @@ def repair_stuck_work(context: dg.OpExecutionContext, catalog: CatalogResource) 
     return len(repaired)
 
 
-@dg.job(description="Clears expired locks and repairs videos stuck in 'processing'.")
+@dg.op(description="Release claimed work whose run was never created, so the sensors request it again.")
+def release_lost_run_requests(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
+    released = release_lost_claims(context.instance, catalog.get())
+    for claim in released:
+        context.log.warning(
+            f"video {claim.video_id}: {claim.work} work claimed at {claim.claimed_at.isoformat()} "
+            "has no run; released for the next sensor tick"
+        )
+    context.add_output_metadata({"released": len(released)})
+    return len(released)
+
+
+@dg.job(
+    description="Clears expired locks, repairs videos stuck in 'processing' and re-requests work "
+    "whose run request was lost."
+)
 def maintenance_job() -> None:
     clear_expired_locks()
     repair_stuck_work()
+    release_lost_run_requests()
 
 
 maintenance_schedule = dg.ScheduleDefinition(

@@ -22,6 +22,17 @@ from caption_assets.resources.catalog import CatalogResource
 from caption_assets.resources.compute import ComputeResource
 from caption_assets.resources.store import StoreResource
 
+# captions.py's asset (which imports this module): a run materializing it after layout_db claims
+# the captions work of its own approval
+CROPPED_FRAMES_KEY = dg.AssetKey("cropped_frames")
+
+
+def continues_to_captions(context: dg.AssetExecutionContext) -> bool:
+    """Whether this run goes on to the captions after the layout (video_job does)."""
+    selection = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
+    return CROPPED_FRAMES_KEY in selection
+
+
 LAYOUT_CHECKS = [
     dg.AssetCheckSpec(
         "layout_has_caption_region",
@@ -129,7 +140,9 @@ def layout_db(
                 quality.findings_details(blocking_failed, context.run.run_id),
             )
         elif vc.tenant.auto_approve:
-            cat.approve_layout(vc.video.id)
+            # otherwise the approvals sensor would start a second captions run beside this one
+            own_run = context.run.run_id if continues_to_captions(context) else None
+            cat.approve_layout(vc.video.id, captions_run_id=own_run)
         else:
             cat.set_status(vc.video.id, "layout_status", "annotate")
     keys = VideoKeys(vc.tenant.id, vc.video.id)

@@ -75,6 +75,19 @@ class ApprovedLayout:
 
 
 @dataclass(frozen=True)
+class WorkClaim:
+    """A claimed layout or captions run whose work has not started: the repair checks that the
+    orchestrator has a run for it, and releases it when not (the next tick requests it again)."""
+
+    video_id: str
+    work: Literal["layout", "captions"]
+    processing_attempt: int | None  # layout: the attempt claimed
+    layout_approved_at: datetime | None  # captions: the approval claimed
+    claimed_by: str | None  # the run that claimed the work for itself; None: a sensor
+    claimed_at: datetime
+
+
+@dataclass(frozen=True)
 class LockResult:
     acquired: bool
     holder: str | None
@@ -182,6 +195,30 @@ class Catalog(abc.ABC):
         """Videos whose ``layout_approved_at`` is newer than ``since``, oldest approval first."""
 
     @abc.abstractmethod
+    def claim_pending_uploads(
+        self, limit: int = 100, video_ids: list[str] | None = None
+    ) -> list[PendingUpload]:
+        """Claim the layout runs of waiting uploads not yet claimed for their current attempt
+        (of ``video_ids`` only, when given), oldest first. Each (video, attempt) is returned to
+        exactly one caller, whenever its row became visible."""
+
+    @abc.abstractmethod
+    def claim_approved_layouts(
+        self, limit: int = 100, video_ids: list[str] | None = None
+    ) -> list[ApprovedLayout]:
+        """Claim the captions runs of approved layouts not yet claimed for their current approval,
+        oldest approval first; each (video, approval) is returned to exactly one caller."""
+
+    @abc.abstractmethod
+    def unstarted_claims(self, claimed_before: datetime, limit: int = 1000) -> list[WorkClaim]:
+        """Claims made before ``claimed_before`` whose run has not started the work."""
+
+    @abc.abstractmethod
+    def release_claim(self, claim: WorkClaim) -> bool:
+        """Give the claim up (only that exact claim) so the work is claimed again; False when it
+        changed meanwhile (the run started, or a newer claim)."""
+
+    @abc.abstractmethod
     def set_status(
         self,
         video_id: str,
@@ -200,8 +237,10 @@ class Catalog(abc.ABC):
     def record_metadata(self, video_id: str, metadata: VideoMetadata) -> None: ...
 
     @abc.abstractmethod
-    def approve_layout(self, video_id: str) -> None:
-        """Set ``layout_approved_at = now()`` and ``layout_status = 'done'``."""
+    def approve_layout(self, video_id: str, captions_run_id: str | None = None) -> None:
+        """Set ``layout_approved_at = now()`` and ``layout_status = 'done'``; an approved layout
+        stays as it is. ``captions_run_id``: the run approving it goes on to the captions itself
+        and claims them (no second run from the approvals sensor)."""
 
     @abc.abstractmethod
     def set_cropped_frames_version(self, video_id: str, version: int) -> None: ...

@@ -37,6 +37,7 @@ from caption_assets.catalog.base import (
     Tier,
     Video,
     VideoMetadata,
+    WorkClaim,
 )
 from caption_assets.catalog.retry import catalog_retrying
 from caption_assets.catalog.rows import (
@@ -54,6 +55,7 @@ from caption_assets.catalog.rows import (
     stale_lock_from_row,
     tenant_from_row,
     video_from_row,
+    work_claim_from_row,
 )
 
 T = TypeVar("T")
@@ -79,6 +81,11 @@ def validate_uuid(value: object, what: str) -> str:
     if not isinstance(value, str) or not _UUID_RE.fullmatch(value):
         raise errors.BadInputError(f"{what} must be a UUID, got {value!r}")
     return value.lower()
+
+
+def validate_uuids(values: list[str] | None, what: str) -> list[str] | None:
+    """``validate_uuid`` of each; None (no restriction) stays None."""
+    return None if values is None else [validate_uuid(v, what) for v in values]
 
 
 def validate_choice(value: object, choices: tuple[str, ...], what: str) -> str:
@@ -301,6 +308,42 @@ class PostgresCatalog(Catalog):
         )
         return [approved_layout_from_row(r) for r in rows]
 
+    def claim_pending_uploads(
+        self, limit: int = 100, video_ids: list[str] | None = None
+    ) -> list[PendingUpload]:
+        ids = validate_uuids(video_ids, "video id")
+        rows = self._all(
+            "claim_pending_uploads", "pending uploads",
+            "select * from captionacc.claim_pending_uploads(%s, %s::uuid[])", (int(limit), ids),
+        )
+        return [pending_upload_from_row(r) for r in rows]
+
+    def claim_approved_layouts(
+        self, limit: int = 100, video_ids: list[str] | None = None
+    ) -> list[ApprovedLayout]:
+        ids = validate_uuids(video_ids, "video id")
+        rows = self._all(
+            "claim_approved_layouts", "approved layouts",
+            "select * from captionacc.claim_approved_layouts(%s, %s::uuid[])", (int(limit), ids),
+        )
+        return [approved_layout_from_row(r) for r in rows]
+
+    def unstarted_claims(self, claimed_before: datetime, limit: int = 1000) -> list[WorkClaim]:
+        rows = self._all(
+            "unstarted_claims", "run claims",
+            "select * from captionacc.unstarted_claims(%s, %s)", (claimed_before, int(limit)),
+        )
+        return [work_claim_from_row(r) for r in rows]
+
+    def release_claim(self, claim: WorkClaim) -> bool:
+        video_id = validate_uuid(claim.video_id, "video id")
+        return bool(
+            self._scalar(
+                f"release {claim.work} claim", f"video {video_id}",
+                "select captionacc.release_claim(%s, %s, %s)", (video_id, claim.work, claim.claimed_at),
+            )
+        )
+
     def set_status(
         self,
         video_id: str,
@@ -337,10 +380,11 @@ class PostgresCatalog(Catalog):
             ),
         )
 
-    def approve_layout(self, video_id: str) -> None:
+    def approve_layout(self, video_id: str, captions_run_id: str | None = None) -> None:
         video_id = validate_uuid(video_id, "video id")
         self._scalar(
-            "approve_layout", f"video {video_id}", "select captionacc.approve_layout(%s)", (video_id,)
+            "approve_layout", f"video {video_id}",
+            "select captionacc.approve_layout(%s, %s)", (video_id, captions_run_id),
         )
 
     def set_cropped_frames_version(self, video_id: str, version: int) -> None:

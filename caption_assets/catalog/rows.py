@@ -21,6 +21,7 @@ from caption_assets.catalog.base import (
     StaleLock,
     Tenant,
     Video,
+    WorkClaim,
 )
 
 VIDEO_FIELDS = (
@@ -105,6 +106,18 @@ def approved_layout_from_row(row: Mapping[str, Any]) -> ApprovedLayout:
         tier=row["tier"],
         uploaded_at=_required_timestamp(row["uploaded_at"]),
         layout_approved_at=_required_timestamp(row["layout_approved_at"]),
+    )
+
+
+def work_claim_from_row(row: Mapping[str, Any]) -> WorkClaim:
+    """A row of ``captionacc.unstarted_claims``."""
+    return WorkClaim(
+        video_id=str(row["video_id"]),
+        work=row["work"],
+        processing_attempt=row["processing_attempt"],
+        layout_approved_at=timestamp(row["layout_approved_at"]),
+        claimed_by=row["claimed_by"],
+        claimed_at=_required_timestamp(row["claimed_at"]),
     )
 
 

@@ -41,6 +41,7 @@ from caption_assets.catalog.base import (
     Tier,
     Video,
     VideoMetadata,
+    WorkClaim,
 )
 from caption_assets.catalog.postgres import (
     LOCK_DATABASES,
@@ -50,6 +51,7 @@ from caption_assets.catalog.postgres import (
     error_for_sqlstate,
     validate_choice,
     validate_uuid,
+    validate_uuids,
 )
 from caption_assets.catalog.retry import catalog_retrying
 from caption_assets.catalog.rows import (
@@ -68,6 +70,7 @@ from caption_assets.catalog.rows import (
     tenant_from_row,
     timestamp,
     video_from_row,
+    work_claim_from_row,
 )
 
 T = TypeVar("T")
@@ -339,6 +342,41 @@ class SupabaseCatalog(Catalog):
         rows = self._rpc(op, subject, "approved_layouts", {"p_since": _isoformat(since), "p_limit": int(limit)})
         return [approved_layout_from_row(r) for r in _rows(op, subject, rows)]
 
+    def claim_pending_uploads(
+        self, limit: int = 100, video_ids: list[str] | None = None
+    ) -> list[PendingUpload]:
+        ids = validate_uuids(video_ids, "video id")
+        op, subject = "claim_pending_uploads", "pending uploads"
+        rows = self._rpc(op, subject, "claim_pending_uploads", {"p_limit": int(limit), "p_video_ids": ids})
+        return [pending_upload_from_row(r) for r in _rows(op, subject, rows)]
+
+    def claim_approved_layouts(
+        self, limit: int = 100, video_ids: list[str] | None = None
+    ) -> list[ApprovedLayout]:
+        ids = validate_uuids(video_ids, "video id")
+        op, subject = "claim_approved_layouts", "approved layouts"
+        rows = self._rpc(op, subject, "claim_approved_layouts", {"p_limit": int(limit), "p_video_ids": ids})
+        return [approved_layout_from_row(r) for r in _rows(op, subject, rows)]
+
+    def unstarted_claims(self, claimed_before: datetime, limit: int = 1000) -> list[WorkClaim]:
+        op, subject = "unstarted_claims", "run claims"
+        rows = self._rpc(
+            op, subject, "unstarted_claims",
+            {"p_claimed_before": _isoformat(claimed_before), "p_limit": int(limit)},
+        )
+        return [work_claim_from_row(r) for r in _rows(op, subject, rows)]
+
+    def release_claim(self, claim: WorkClaim) -> bool:
+        video_id = validate_uuid(claim.video_id, "video id")
+        op, subject = f"release {claim.work} claim", f"video {video_id}"
+        released = self._rpc(
+            op, subject, "release_claim",
+            {"p_video_id": video_id, "p_work": claim.work, "p_claimed_at": _isoformat(claim.claimed_at)},
+        )
+        if not isinstance(released, bool):
+            raise _unexpected(op, subject, released)
+        return released
+
     def set_status(
         self,
         video_id: str,
@@ -377,9 +415,12 @@ class SupabaseCatalog(Catalog):
             },
         )
 
-    def approve_layout(self, video_id: str) -> None:
+    def approve_layout(self, video_id: str, captions_run_id: str | None = None) -> None:
         video_id = validate_uuid(video_id, "video id")
-        self._rpc("approve_layout", f"video {video_id}", "approve_layout", {"p_video_id": video_id})
+        self._rpc(
+            "approve_layout", f"video {video_id}", "approve_layout",
+            {"p_video_id": video_id, "p_captions_run_id": captions_run_id},
+        )
 
     def set_cropped_frames_version(self, video_id: str, version: int) -> None:
         video_id = validate_uuid(video_id, "video id")

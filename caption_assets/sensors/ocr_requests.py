@@ -8,9 +8,8 @@ import dagster as dg
 from caption_assets.assets.captions import captions_db
 from caption_assets.config import PIPELINE_VERSION, get_settings
 from caption_assets.jobs import captions_job
-from caption_assets.partitions import videos_partitions
 from caption_assets.resources.catalog import CatalogResource
-from caption_assets.sensors.uploads import SENSOR_INTERVAL_SECONDS, new_partition_keys, run_tags
+from caption_assets.sensors.uploads import SENSOR_INTERVAL_SECONDS, partition_requests, run_tags
 
 
 @dg.sensor(
@@ -58,10 +57,9 @@ def caption_ocr_requests(
                 tags=run_tags(video_id, tenant.id, tenant.tier, video.uploaded_at),
             )
         )
-    new_keys = new_partition_keys(context.instance, [r.partition_key for r in requests])
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[videos_partitions.build_add_request(new_keys)]
-        if new_keys
-        else [],
+        dynamic_partitions_requests=partition_requests(
+            context.instance, [r.partition_key for r in requests if r.partition_key]
+        ),
     )

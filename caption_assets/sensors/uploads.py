@@ -1,7 +1,6 @@
 """new_uploads and layout_approvals: catalog rows in, run requests out."""
 
 
-import json
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -52,6 +51,30 @@ def new_partition_keys(instance: dg.DagsterInstance, keys: list[str]) -> list[st
     return [k for k in dict.fromkeys(keys) if k not in existing]
 
 
+def layout_run_key(video_id: str, processing_attempt: int) -> str:
+    """One layout run per (video, attempt): a retry increments the attempt and runs again."""
+    return f"layout:{video_id}:{processing_attempt}:{PIPELINE_VERSION}"
+
+
+def captions_run_key(video_id: str, layout_approved_at: datetime) -> str:
+    """One captions run per approval (approving an approved layout keeps its approval)."""
+    return f"captions:{video_id}:{layout_approved_at.isoformat()}:{PIPELINE_VERSION}"
+
+
+def partition_requests(
+    instance: dg.DagsterInstance, video_ids: list[str]
+) -> list[dg.AddDynamicPartitionsRequest]:
+    new_keys = new_partition_keys(instance, video_ids)
+    return [videos_partitions.build_add_request(new_keys)] if new_keys else []
+
+
+# Both sensors claim their work in the catalog instead of walking a timestamp cursor: a row is
+# visible from its commit on, and a cursor taken from a timestamp written inside the transaction
+# skips rows that commit after a later one was seen. A claim whose run request is lost (the tick
+# failed after claiming, or a "test sensor" evaluation in the UI) is released by the maintenance
+# repair once no run carries its run key, and the next tick requests it again.
+
+
 @dg.sensor(
     job=layout_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
@@ -59,16 +82,13 @@ def new_partition_keys(instance: dg.DagsterInstance, keys: list[str]) -> list[st
     description="Starts a layout run for every upload waiting in the catalog (layout_status='wait').",
 )
 def new_uploads(context: dg.SensorEvaluationContext, catalog: CatalogResource) -> dg.SensorResult:
-    cursor = json.loads(context.cursor) if context.cursor else None
-    after = (datetime.fromisoformat(cursor[0]), cursor[1]) if cursor else None
-    pending = catalog.get().pending_uploads(limit=get_settings().sensor_batch_size, after=after)
+    pending = catalog.get().claim_pending_uploads(limit=get_settings().sensor_batch_size)
     if not pending:
         return dg.SensorResult(skip_reason="no uploads waiting")
     requests = [
         dg.RunRequest(
             partition_key=p.video_id,
-            # a retry increments processing_attempt, so it gets a new run key and runs again
-            run_key=f"layout:{p.video_id}:{p.processing_attempt}:{PIPELINE_VERSION}",
+            run_key=layout_run_key(p.video_id, p.processing_attempt),
             tags={
                 **run_tags(p.video_id, p.tenant_id, p.tier, p.uploaded_at),
                 ATTEMPT_TAG: str(p.processing_attempt),
@@ -76,14 +96,11 @@ def new_uploads(context: dg.SensorEvaluationContext, catalog: CatalogResource) -
         )
         for p in pending
     ]
-    last = pending[-1]
-    new_keys = new_partition_keys(context.instance, [p.video_id for p in pending])
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[videos_partitions.build_add_request(new_keys)]
-        if new_keys
-        else [],
-        cursor=json.dumps([last.wait_since.isoformat(), last.video_id]),
+        dynamic_partitions_requests=partition_requests(
+            context.instance, [p.video_id for p in pending]
+        ),
     )
 
 
@@ -91,29 +108,26 @@ def new_uploads(context: dg.SensorEvaluationContext, catalog: CatalogResource) -
     job=captions_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts a captions run for every video whose layout was approved since the last tick.",
+    description="Starts a captions run for every approved layout without one.",
 )
 def layout_approvals(
     context: dg.SensorEvaluationContext, catalog: CatalogResource
 ) -> dg.SensorResult:
-    since = datetime.fromisoformat(context.cursor) if context.cursor else None
-    approved = catalog.get().approved_layouts(since, limit=get_settings().sensor_batch_size)
+    approved = catalog.get().claim_approved_layouts(limit=get_settings().sensor_batch_size)
     if not approved:
         return dg.SensorResult(skip_reason="no newly approved layouts")
     requests = [
         dg.RunRequest(
             partition_key=a.video_id,
-            run_key=f"captions:{a.video_id}:{a.layout_approved_at.isoformat()}:{PIPELINE_VERSION}",
+            run_key=captions_run_key(a.video_id, a.layout_approved_at),
             # captions work ages from its approval: an old upload approved today is new work
             tags=run_tags(a.video_id, a.tenant_id, a.tier, a.layout_approved_at),
         )
         for a in approved
     ]
-    new_keys = new_partition_keys(context.instance, [a.video_id for a in approved])
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[videos_partitions.build_add_request(new_keys)]
-        if new_keys
-        else [],
-        cursor=approved[-1].layout_approved_at.isoformat(),
+        dynamic_partitions_requests=partition_requests(
+            context.instance, [a.video_id for a in approved]
+        ),
     )

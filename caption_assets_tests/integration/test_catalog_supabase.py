@@ -392,6 +392,20 @@ def test_every_operation_matches_the_postgres_adapter(
     approved = supa.approved_layouts(since=None)
     assert approved == catalog.approved_layouts(since=None) and [a.video_id for a in approved] == [vid]
     assert supa.approved_layouts(since=approved[0].layout_approved_at) == []
+    # claims: each piece of work goes to exactly one caller, whichever adapter asks
+    assert supa.claim_approved_layouts(limit=10, video_ids=[vid]) == approved
+    assert catalog.claim_approved_layouts(video_ids=[vid]) == []
+    fresh = new_video(supa, tenant.id)
+    waiting = [p for p in catalog.pending_uploads(limit=10) if p.video_id == fresh]
+    assert supa.claim_pending_uploads(limit=10, video_ids=[fresh]) == waiting
+    assert catalog.claim_pending_uploads(video_ids=[fresh]) == []
+    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    claims = supa.unstarted_claims(soon)
+    assert claims == catalog.unstarted_claims(soon)
+    assert {(c.video_id, c.work) for c in claims} == {(vid, "captions"), (fresh, "layout")}
+    (fresh_claim,) = [c for c in claims if c.video_id == fresh]
+    assert supa.release_claim(fresh_claim) and not catalog.release_claim(fresh_claim)
+    assert catalog.claim_pending_uploads(video_ids=[fresh]) == waiting
 
     assert supa.begin_processing(vid, "text_status") == 0
     details = error_details("OCR found no text", "EmptyOcr", "run-1", frames=300)
