@@ -149,7 +149,10 @@ def detect_zones(frames: list[FrameBoxes]) -> LayoutResult:
     kept = [item for i, item in enumerate(items) if i not in overlays]
     if not kept:
         return LayoutResult([], stats)
-    ruled_out = [items[i][1] for i in overlays]
+    # text ruled out that stays where it is: the band keeps clear of it (moving or cut-off text
+    # may pass anywhere, so it does not shape the band)
+    staying = [items[i][1] for i, why in overlays.items() if why in ("held", "logo", "edge to edge")]
+    beside = [items[i][1] for i, why in overlays.items() if why in ("held", "logo")]
     median_h = float(np.median([b.height for _, b, _ in kept]))
     # lines of one caption are a line height apart; two-line captions form one zone
     groups = _clusters(kept, tolerance=1.2 * median_h)
@@ -196,9 +199,11 @@ def detect_zones(frames: list[FrameBoxes]) -> LayoutResult:
         top = y0 - margin - (grow if position == "bottom" else 0.0)
         bottom = y1 + margin + (grow if position == "top" else 0.0)
         # the band's margins stop at text ruled out above or below the lines
-        top = max([top, *(b.y1 for b in ruled_out if b.y1 <= y0)])
-        bottom = min([bottom, *(b.y0 for b in ruled_out if b.y0 >= y1)])
-        region = Region(0, int(max(0, top)), width, int(min(height, bottom) - max(0, top)))
+        top = max([top, *(b.y1 for b in staying if b.y1 <= y0)])
+        bottom = min([bottom, *(b.y0 for b in staying if b.y0 >= y1)])
+        half = _half_width(group, [b for b in beside if b.y0 < bottom and b.y1 > top], width, margin)
+        x0 = int(width / 2 - half)
+        region = Region(x0, int(max(0, top)), width - 2 * x0, int(min(height, bottom) - max(0, top)))
         zones.append(
             Zone(
                 region=region.even(width, height),
@@ -370,6 +375,17 @@ def _line_offsets(group: list[_Item], width: int) -> list[float]:
     ]
 
 
+def _half_width(group: list[_Item], beside: list[Box], width: int, margin: float) -> float:
+    """Half the band's width: the whole frame's, unless a logo or other held text shares the band's
+    height off to a side; then the band stops short of it on both sides (the lines are centred), if
+    the lines seen still fit."""
+    axis = width / 2
+    lines = max(max(axis - b.x0, b.x1 - axis) for _, b, _ in group) + margin
+    clear = min((b.x0 - axis if b.x0 >= axis else axis - b.x1 if b.x1 <= axis else 0.0) for b in beside) \
+        if beside else axis
+    return min(axis, clear) if clear >= lines else axis
+
+
 def _lines_per_frame(group: list[_Item]) -> dict[int, int]:
     per_frame: dict[int, list[Box]] = {}
     for fi, box, _ in group:
@@ -405,8 +421,10 @@ def _merge_overlapping(zones: list[Zone], width: int, height: int) -> list[Zone]
             if zone.region.y <= last.region.y + last.region.height:
                 y0 = last.region.y
                 y1 = max(last.region.y + last.region.height, zone.region.y + zone.region.height)
+                x0 = min(last.region.x, zone.region.x)
+                x1 = max(last.region.x + last.region.width, zone.region.x + zone.region.width)
                 keep = last if last.confidence >= zone.confidence else zone
-                merged[-1] = Zone(**{**asdict(keep), "region": Region(0, y0, width, y1 - y0).even(width, height)})
+                merged[-1] = Zone(**{**asdict(keep), "region": Region(x0, y0, x1 - x0, y1 - y0).even(width, height)})
                 continue
         merged.append(zone)
     return merged

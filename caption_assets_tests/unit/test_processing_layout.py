@@ -162,6 +162,11 @@ def test_a_logo_beside_the_bottom_captions_leaves_one_centred_zone() -> None:
     frames = video(captions(0.9 * H), held("NEWS 24", 0.9 * W, 0.9 * H))
     (zone,) = detect_zones(frames).zones
     assert zone.position == "bottom" and zone.centred == 1.0
+    # the band stops short of the logo (on both sides: the lines are centred), the lines still fit
+    logo_box = text_box("NEWS 24", 0.9 * W, 0.9 * H)[0]
+    widest = max(text_box(line, W / 2, 0.9 * H)[0].width for line in LINES)
+    assert widest < zone.region.width and zone.region.x + zone.region.width <= logo_box.x0
+    assert abs(zone.region.x - (W - zone.region.x - zone.region.width)) <= 2  # even-aligned crops
 
 
 def test_captions_in_a_letterbox_bar_and_in_vertical_video() -> None:
