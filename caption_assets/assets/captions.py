@@ -77,12 +77,13 @@ def cropped_frames(
     with status_guard(context, cat, video_id, ["boundaries_status"], "cropped_frames"):
         vc = _approved(cat, video_id)
         # captions_db of this run takes over the locks (same holder) and releases them
-        with video_locks(cat, vc.video.id, holder=context.run.run_id, release=False):
+        with video_locks(cat, vc.video.id, holder=context.run.run_id, release=False) as locks:
             cat.begin_processing(vc.video.id, "boundaries_status")
             version = vc.video.current_cropped_frames_version + 1
             artifacts = store.get(tenant_exists=cat.tenant_exists)
             backend = compute.get(artifacts)
             result = backend.cropped_frames(vc.job, version)
+            locks.check()
             # bumped only now: every chunk of the new version is stored
             cat.set_cropped_frames_version(vc.video.id, version)
     keys = VideoKeys(vc.tenant.id, vc.video.id)
@@ -127,7 +128,7 @@ def captions_db(
         context, cat, video_id, ["boundaries_status", "text_status"], "captions_db"
     ):
         vc = _approved(cat, video_id)
-        with video_locks(cat, vc.video.id, holder=context.run.run_id):
+        with video_locks(cat, vc.video.id, holder=context.run.run_id) as locks:
             cat.begin_processing(vc.video.id, "text_status")
             artifacts = store.get(tenant_exists=cat.tenant_exists)
             backend = compute.get(artifacts)
@@ -139,6 +140,7 @@ def captions_db(
                     db, vc.video.duration_seconds, region_found=result.region_found
                 )
             failed = [f for f in findings if not f.passed]
+            locks.check()
             if any(f.blocking for f in failed):
                 details = quality.findings_details([f for f in failed if f.blocking], context.run.run_id)
                 cat.set_status(vc.video.id, "boundaries_status", "error", details)

@@ -14,6 +14,7 @@ from caption_assets.assets.runtime import (
     compute_metadata,
     load_video,
     status_guard,
+    video_locks,
 )
 from caption_assets.catalog.base import VideoMetadata
 from caption_assets.keys import VideoKeys
@@ -129,7 +130,10 @@ def layout_db(
         cat.begin_processing(vc.video.id, "layout_status")
         artifacts = store.get(tenant_exists=cat.tenant_exists)
         backend = compute.get(artifacts)
-        result = backend.layout(vc.job)
+        # layout.db is what a person edits in the web app under their client lock; a lock lost
+        # meanwhile fails the step at the end of the block, before anything is recorded
+        with video_locks(cat, vc.video.id, holder=context.run.run_id, databases=("layout",)):
+            result = backend.layout(vc.job)
         findings = quality.layout_findings(result)
         blocking_failed = [f for f in findings if f.blocking and not f.passed]
         if blocking_failed:

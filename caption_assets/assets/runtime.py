@@ -15,6 +15,7 @@ import dagster as dg
 from caption_assets.catalog.base import (
     Catalog,
     LockDatabase,
+    LockResult,
     StatusColumn,
     Tenant,
     Video,
@@ -34,6 +35,21 @@ COMPUTE_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 LOCK_TTL_SECONDS = 600
+# How long a step waits for a lock someone else holds before giving the attempt up (transient:
+# the RetryPolicy tries again later). Far below a lock lifetime: a waiting step holds a run slot.
+LOCK_WAIT_SECONDS = 30.0
+
+
+class LockLostError(PermanentError):
+    """A lock the step held was taken by someone else (it expired, or was released): whatever the
+    step computed since is not recorded."""
+
+    def __init__(self, video_id: str, database: str, now: LockResult) -> None:
+        super().__init__(
+            f"{database} lock of video {video_id} was lost while the step ran (now held by "
+            f"{now.holder or 'nobody'}{f' until {now.expires_at}' if now.expires_at else ''}); "
+            "the step stopped without recording its result: retry once that session has ended"
+        )
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,42 @@ def acquire_waiting(
         time.sleep(min(poll_seconds, remaining))
 
 
+class HeldLocks:
+    """The server locks a step holds; ``check`` before recording a result."""
+
+    def __init__(
+        self, catalog: Catalog, video_id: str, holder: str, databases: Sequence[LockDatabase], ttl_seconds: int
+    ) -> None:
+        self._catalog = catalog
+        self._video_id = video_id
+        self._holder = holder
+        self._databases = tuple(databases)
+        self._ttl_seconds = ttl_seconds
+        self._lost: tuple[LockDatabase, LockResult] | None = None
+
+    @property
+    def lost(self) -> bool:
+        return self._lost is not None
+
+    def renew(self) -> None:
+        """Extend every lock; a renewal refused means someone else holds it now (lost for good:
+        taking it back could overwrite what they did meanwhile)."""
+        for database in self._databases:
+            if self._lost is not None:
+                return
+            result = self._catalog.acquire_server_lock(
+                self._video_id, database, self._holder, self._ttl_seconds
+            )
+            if not result.acquired:
+                self._lost = (database, result)
+
+    def check(self) -> None:
+        """Renew now and raise ``LockLostError`` if any lock is no longer ours."""
+        self.renew()
+        if self._lost is not None:
+            raise LockLostError(self._video_id, *self._lost)
+
+
 @contextmanager
 def video_locks(
     catalog: Catalog,
@@ -151,35 +203,38 @@ def video_locks(
     ttl_seconds: int = LOCK_TTL_SECONDS,
     release: bool = True,
     wait_seconds: float | None = None,
-) -> Iterator[None]:
+) -> Iterator[HeldLocks]:
     """Hold the video's server locks for the duration of the block, renewing them in the
-    background. By default a held lock is waited for up to one lock lifetime, so a crashed
-    holder's lock has expired by then."""
-    wait = ttl_seconds + 60 if wait_seconds is None else wait_seconds
+    background. A held lock is waited for up to ``LOCK_WAIT_SECONDS`` (then ``LockHeldError``,
+    transient). A lock lost meanwhile raises ``LockLostError`` at ``check()`` and at the end of
+    the block, so a result computed without the lock is never recorded as if it had been."""
+    wait = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
     acquired: list[LockDatabase] = []
     try:
         for database in databases:
             acquire_waiting(catalog, video_id, database, holder, ttl_seconds, wait)
             acquired.append(database)
+        locks = HeldLocks(catalog, video_id, holder, databases, ttl_seconds)
         stop = threading.Event()
 
         def renew() -> None:
-            while not stop.wait(ttl_seconds / 3):
-                for database in databases:
-                    try:
-                        catalog.acquire_server_lock(video_id, database, holder, ttl_seconds)
-                    except Exception:  # a missed renewal is retried on the next beat
-                        pass
+            while not stop.wait(ttl_seconds / 3) and not locks.lost:
+                try:
+                    locks.renew()
+                except Exception:  # the catalog did not answer: retried on the next beat
+                    pass
 
         thread = threading.Thread(target=renew, name=f"lock-renew-{video_id}", daemon=True)
         thread.start()
         try:
-            yield
+            yield locks
         finally:
             stop.set()
             thread.join(timeout=5)
+        locks.check()
     except BaseException:
         for database in acquired:
+            # only the holder releases: a lock someone else took over stays theirs
             catalog.release_server_lock(video_id, database, holder)
         raise
     else:

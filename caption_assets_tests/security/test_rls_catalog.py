@@ -98,13 +98,14 @@ def test_tenant_user_cannot_change_or_add_rows_of_another_tenant(world: World) -
             ("select captionacc.set_video_status(%s, 'layout_status', 'wait')", (world.video_b,)),
             ("select captionacc.approve_layout(%s)", (world.video_b,)),
             ("select captionacc.mark_video_deleted(%s)", (world.video_b,)),
-            ("select captionacc.acquire_server_lock(%s, 'captions', 'x', 60)", (world.video_b,)),
             ("select captionacc.acquire_client_lock(%s, 'captions', 'x', 60)", (world.video_b,)),
-            ("select captionacc.release_server_lock(%s, 'layout', 'run-b')", (world.video_b,)),
             ("select captionacc.request_caption_ocr(%s, 3)", (world.video_b,)),
         ]:
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for video"):
                 conn.execute(call, args)
+        # server locks are not for users at all (test_lock_rights)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for function"):
+            conn.execute("select captionacc.release_server_lock(%s, 'layout', 'run-b')", (world.video_b,))
     with psycopg.connect(world.dsn) as conn:
         row = conn.execute(
             "select deleted_at, layout_status from captionacc.videos where id = %s", (world.video_b,)
