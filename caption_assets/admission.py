@@ -40,6 +40,19 @@ DEFAULT_LIMITS: dict[str, TierLimits] = {
 }
 
 
+def format_size(size_bytes: float) -> str:
+    """Bytes in the largest binary unit that keeps the figure >= 1 (a limit of 100 KiB must not
+    read "0 MiB"), with a decimal only where it carries information."""
+    value, unit = float(size_bytes), "bytes"
+    for next_unit in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, next_unit
+    if unit == "bytes":
+        return f"{int(value)} bytes"
+    return f"{value:.0f} {unit}" if value >= 100 or value == int(value) else f"{value:.1f} {unit}"
+
+
 def violations(
     tier: str,
     limits: dict[str, TierLimits],
@@ -59,8 +72,8 @@ def violations(
     found: list[str] = []
     if size_bytes is not None and size_bytes > limit.max_size_bytes:
         found.append(
-            f"file size {size_bytes / 1024**2:.0f} MiB exceeds the {tier} limit of "
-            f"{limit.max_size_bytes / 1024**2:.0f} MiB"
+            f"file size {format_size(size_bytes)} exceeds the {tier} limit of "
+            f"{format_size(limit.max_size_bytes)}"
         )
     if duration_seconds is not None and duration_seconds > limit.max_duration_seconds:
         found.append(
@@ -83,3 +96,23 @@ def admit(tier: str, limits: dict[str, TierLimits], **measures: float | int | No
     problems = violations(tier, limits, **measures)  # type: ignore[arg-type]
     if problems:
         raise AdmissionError("; ".join(problems) + ". Upgrade the tier or upload a smaller video.")
+
+
+@contextmanager
+def enforcing(tier: str, limits: dict[str, TierLimits]) -> Iterator[None]:
+    """Hold every probe and decode inside the block to the tier's duration and resolution, on
+    what the stream holds rather than what its container declares (a header may say 10 s of
+    640x360 in front of an hour of 8K). Nothing is held on a person's own machine."""
+    from caption_assets.processing.video import DecodeLimits, decode_limits
+
+    limit = limits.get(tier)
+    if limit is None:
+        raise AdmissionError(f"tier {tier!r} has no limits configured")
+    bound = None if _on_own_machine.get() else DecodeLimits(
+        label=f"the {tier} limit",
+        max_seconds=limit.max_duration_seconds,
+        max_long_side=max(limit.max_width, limit.max_height),
+        max_short_side=min(limit.max_width, limit.max_height),
+    )
+    with decode_limits(bound):
+        yield

@@ -9,13 +9,62 @@ the n-th frame in presentation order.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 
-from caption_assets.errors import BadVideoError
+from caption_assets.errors import AdmissionError, BadVideoError
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """The most a caller lets decoding do, judged on what the stream really holds (frame sizes,
+    presentation times), never on what the container declares. Sides are compared sorted, so a
+    vertical video is judged like its landscape twin."""
+
+    label: str  # for messages: "the free limit"
+    max_seconds: float
+    max_long_side: int
+    max_short_side: int
+
+
+_decode_limits: ContextVar[DecodeLimits | None] = ContextVar("caption_assets_decode_limits", default=None)
+
+
+@contextmanager
+def decode_limits(limits: DecodeLimits | None) -> Iterator[None]:
+    """Every probe and decode inside the block stops with ``AdmissionError`` past ``limits``."""
+    token = _decode_limits.set(limits)
+    try:
+        yield
+    finally:
+        _decode_limits.reset(token)
+
+
+def _check_size(name: str, width: int, height: int) -> None:
+    limits = _decode_limits.get()
+    if limits is None:
+        return
+    long_side, short_side = max(width, height), min(width, height)
+    if long_side > limits.max_long_side or short_side > limits.max_short_side:
+        raise AdmissionError(
+            f"{name}: resolution {width}x{height} exceeds {limits.label} of "
+            f"{limits.max_long_side}x{limits.max_short_side}"
+        )
+
+
+def _check_time(name: str, seconds: float) -> None:
+    limits = _decode_limits.get()
+    # one frame of slack: a 600 s limit admits a video whose last frame starts at 600.0 s
+    if limits is not None and seconds > limits.max_seconds + 0.5:
+        raise AdmissionError(
+            f"{name}: the video runs past {limits.label} of {limits.max_seconds / 60:.0f} min "
+            "(decoding stopped there)"
+        )
 
 # Demuxers of still images: FFmpeg opens a PNG or JPEG (whatever its file name) as a one-frame
 # "video"; such a file is a picture, not something with captions over time.
@@ -107,6 +156,9 @@ def probe(path: Path) -> VideoInfo:
     container = _open(path)
     try:
         stream = _video_stream(container, path.name)
+        # the stream's coded size is known before any frame is decoded
+        _check_size(path.name, stream.codec_context.width or 0, stream.codec_context.height or 0)
+        probe_tb = float(stream.time_base) if stream.time_base else 0.0
         rotation = 0
         first_ok = False
         count = 0
@@ -124,8 +176,12 @@ def probe(path: Path) -> VideoInfo:
                     if pts_max is None or packet.pts > pts_max:
                         pts_max = packet.pts
                         last_duration = packet.duration or 0
+                        if probe_tb > 0:
+                            # a 10-hour file is refused at the limit, not demuxed to its end
+                            _check_time(path.name, (pts_max - pts_min) * probe_tb)
                 if not first_ok:
                     for frame in stream.decode(packet):
+                        _check_size(path.name, frame.width, frame.height)
                         rotation = int(frame.rotation or 0)
                         first_ok = True
                         break
@@ -214,6 +270,8 @@ def iter_frames(path: Path, start_time: float = 0.0) -> Iterator[DecodedFrame]:
                     # a broken timestamp must not reorder the timeline
                     t = last_time + 1e-6
                 last_time = t
+                _check_size(Path(path).name, frame.width, frame.height)
+                _check_time(Path(path).name, t)
                 yield DecodedFrame(index if start_time <= 0 else -1, t, frame)
                 index += 1
         except av.error.FFmpegError as exc:
@@ -328,6 +386,8 @@ def frames_at(path: Path, times: list[float]) -> Iterator[tuple[float, av.VideoF
                 if frame.pts is None:
                     continue
                 t = frame.pts * tb - origin
+                _check_size(Path(path).name, frame.width, frame.height)
+                _check_time(Path(path).name, t)
                 while i < len(targets) and t > targets[i] + 1e-9:
                     yield targets[i], previous if previous is not None else frame
                     i += 1

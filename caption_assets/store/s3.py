@@ -37,7 +37,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from caption_assets.errors import BadInputError, StoreUnavailableError
+from caption_assets.errors import AdmissionError, BadInputError, StoreUnavailableError
 from caption_assets.store.base import (
     ArtifactStore,
     BucketNotFoundError,
@@ -484,18 +484,50 @@ class S3Store(ArtifactStore):
         return len(keys)
 
     # presigned URLs -----------------------------------------------------------------------------
-    def _presign(self, method: str, key: str, expires_seconds: int) -> str:
+    def _presign(
+        self, method: str, key: str, expires_seconds: int, signed: dict[str, Any] | None = None
+    ) -> str:
         self._check_key(key)
         if isinstance(expires_seconds, bool) or not isinstance(expires_seconds, int):
             raise BadInputError("expires_seconds must be an int")
         if not 1 <= expires_seconds <= 7 * 24 * 3600:  # SigV4's maximum is 7 days
             raise BadInputError(f"expires_seconds must be 1..604800, got {expires_seconds}")
         return self.client.generate_presigned_url(
-            method, Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_seconds
+            method,
+            Params={"Bucket": self.bucket, "Key": key, **(signed or {})},
+            ExpiresIn=expires_seconds,
         )
 
     def presign_get(self, key: str, expires_seconds: int = 3600) -> str:
         return self._presign("get_object", key, expires_seconds)
 
-    def presign_put(self, key: str, expires_seconds: int = 3600) -> str:
-        return self._presign("put_object", key, expires_seconds)
+    def presign_put(
+        self,
+        key: str,
+        expires_seconds: int = 3600,
+        *,
+        size_bytes: int | None = None,
+        content_type: str | None = None,
+        max_size_bytes: int | None = None,
+    ) -> str:
+        """A URL for one PUT of ``key``. With ``size_bytes`` and ``content_type`` both are signed
+        into the URL: the server refuses a body of another length or type (the signature no
+        longer matches), so a browser cannot send more than it announced, and an announced size
+        over ``max_size_bytes`` (the tier's limit) gets no URL at all."""
+        signed: dict[str, Any] = {}
+        if size_bytes is not None:
+            if isinstance(size_bytes, bool) or not isinstance(size_bytes, int) or size_bytes < 0:
+                raise BadInputError(f"size_bytes must be a non-negative int, got {size_bytes!r}")
+            if max_size_bytes is not None and size_bytes > max_size_bytes:
+                from caption_assets.admission import format_size
+
+                raise AdmissionError(
+                    f"{key}: an upload of {format_size(size_bytes)} exceeds the limit of "
+                    f"{format_size(max_size_bytes)}"
+                )
+            signed["ContentLength"] = size_bytes
+        elif max_size_bytes is not None:
+            raise BadInputError("a size limit needs the announced size_bytes to sign")
+        if content_type is not None:
+            signed["ContentType"] = content_type
+        return self._presign("put_object", key, expires_seconds, signed)

@@ -1,6 +1,13 @@
 import pytest
 
-from caption_assets.admission import DEFAULT_LIMITS, TierLimits, admit, on_own_machine, violations
+from caption_assets.admission import (
+    DEFAULT_LIMITS,
+    TierLimits,
+    admit,
+    format_size,
+    on_own_machine,
+    violations,
+)
 from caption_assets.errors import AdmissionError, PermanentError
 
 pytestmark = pytest.mark.unit
@@ -48,3 +55,11 @@ def test_own_machine_has_no_tier_limits_and_only_inside_the_block() -> None:
         assert violations("free", LIMITS, **uhd) == []
         admit("free", LIMITS, **uhd)
     assert len(violations("free", LIMITS, **uhd)) == 3
+
+
+def test_sizes_are_printed_in_a_unit_that_fits() -> None:
+    small = {"free": TierLimits(600, 100 * 1024, 1920, 1080)}
+    (found,) = violations("free", small, size_bytes=715 * 1024)
+    assert found == "file size 715 KiB exceeds the free limit of 100 KiB"
+    assert format_size(1) == "1 bytes" and format_size(1536) == "1.5 KiB"
+    assert format_size(2 * 1024**3) == "2 GiB"
