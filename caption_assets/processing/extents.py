@@ -112,6 +112,7 @@ class ExtentTracker:
         # native frames [index, time, gray, smoothed or None] from the settled sample on, for edge
         # refinement; their analysis images are made only when a change between samples is refined
         self._natives: list[list] = []
+        self._before: Sample | None = None  # the sample settled before ``_settled``
         self._settled: Sample | None = None  # last sample whose segment is decided
         self._waiting: Sample | None = None  # its successor: its mask needs the next sample
 
@@ -182,27 +183,31 @@ class ExtentTracker:
             self._open_segment(first_index, first_time)
         else:
             current = self.segments[-1]
-            change = sig.transition(
-                current.held,
-                previous.smoothed,
-                sample.smoothed,
-                sample.edges,
-                None if after is None else after.smoothed,
-                None if after is None else after.edges,
-                self.params,
-            )
-            if change.changed:
-                between = [n for n in self._natives if previous.native < n[0] <= sample.native]
-                last_old, first_new = sig.state_bounds(
-                    previous.smoothed, sample.smoothed, [self._smoothed(n) for n in between], change
+            later = (None, None) if after is None else (after.smoothed, after.edges)
+            change = sig.transition(current.held, previous.smoothed, sample.smoothed, sample.edges, *later, self.params)
+            start = previous
+            if not change.changed and self._before is not None and self._before.native >= current.first:
+                # a caption fading in over two or more sample intervals never differs enough from one
+                # sample to the next while being stable after: look from the sample before too
+                slow = sig.transition(
+                    None, self._before.smoothed, sample.smoothed, sample.edges, *later, self.params, via=previous.smoothed
                 )
-                if last_old + 1 < first_new:  # frames showing neither state: a state of their own
+                if slow.changed:
+                    change, start = slow, self._before
+            if change.changed:
+                between = [n for n in self._natives if start.native < n[0] <= sample.native]
+                last_old, first_new = sig.state_bounds(
+                    start.smoothed, sample.smoothed, [self._smoothed(n) for n in between], change
+                )
+                if last_old + 1 < first_new and between[last_old + 1][0] > current.first:
+                    # frames showing neither state: a state of their own
                     self._close_at(between[last_old + 1])
-                self._close_at(between[first_new])
+                if between[first_new][0] > self.segments[-1].first:
+                    self._close_at(between[first_new])
                 # what the old state held and b still shows (a caption the change did not touch,
                 # at a cut behind it) stands for the new state until it has samples of its own,
                 # so a one-sample state can still be seen to end
-                if current.held is not None:
+                if current.held is not None and self.segments[-1] is not current:
                     still = sig.unchanged(previous.smoothed, sample.smoothed, self.params)
                     self.segments[-1].inherited = current.held & still
                     if last_old + 1 == first_new:
@@ -211,9 +216,9 @@ class ExtentTracker:
                 stays = sample.edges & sig.unchanged(previous.smoothed, sample.smoothed, self.params)
                 current.hold(stays)
         self.segments[-1].add_sample(sample)
-        self._settled = sample
-        # natives before the settled sample are no longer needed for refinement
-        self._natives = [n for n in self._natives if n[0] >= sample.native]
+        self._before, self._settled = previous, sample
+        # natives from the sample before the settled one on are kept for refinement (slow fades)
+        self._natives = [n for n in self._natives if previous is None or n[0] >= previous.native]
 
     def _close_at(self, native: list) -> None:
         """End the current segment before ``native`` and open the next one there."""

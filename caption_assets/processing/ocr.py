@@ -164,6 +164,8 @@ def reading_order(boxes: list[Box]) -> list[list[Box]]:
     return [sorted(line, key=lambda b: b.x0) for line in lines]
 
 
-def crop(image: np.ndarray, box: Box, pad: int = 0) -> np.ndarray:
+def crop(image: np.ndarray, box: Box, pad: int = 0, pad_x: int | None = None) -> np.ndarray:
+    """``box`` of ``image`` grown by ``pad`` pixels (``pad_x`` sideways when given)."""
     h, w = image.shape[:2]
-    return image[max(0, box.y0 - pad) : min(h, box.y1 + pad), max(0, box.x0 - pad) : min(w, box.x1 + pad)]
+    side = pad if pad_x is None else pad_x
+    return image[max(0, box.y0 - pad) : min(h, box.y1 + pad), max(0, box.x0 - side) : min(w, box.x1 + side)]

@@ -266,6 +266,23 @@ def _merge(found: list[RawReading]) -> list[RawReading]:
     return merged
 
 
+def _wordlike(text: str) -> bool:
+    """A caption holds a word: two letters or digits, or one CJK character (a word of its own). A
+    lone Latin character is what the recogniser makes of background detail in a short state."""
+    chars = [ch for ch in text if ch.isalnum()]
+    return len(chars) >= 2 or any("\u3040" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" for ch in chars)
+
+
+# A state of at most two samples (under 0.3 s) had no frames to vote over; what the recogniser makes
+# of background detail in such a gap reads with low confidence, captions read near 1
+SHORT_STATE_SAMPLES = 2
+SHORT_STATE_CONFIDENCE = 0.8
+
+
+def _sure_enough(found: RawReading) -> bool:
+    return found.samples > SHORT_STATE_SAMPLES or found.confidence >= SHORT_STATE_CONFIDENCE
+
+
 def _to_caption(found: RawReading, caption_id: int) -> Caption:
     first_k, last_k = cdb.tenths_span(found.start, found.end)
     return Caption(
@@ -340,7 +357,7 @@ def run_captions(
             "the caption band changed since cropped_frames was made (layout.db has "
             f"{zones}, raw-ocr.db {raw.zones}); materialize cropped_frames again"
         )
-    merged = _merge(raw.readings)
+    merged = [f for f in _merge(raw.readings) if _wordlike(f.text) and _sure_enough(f)]
     captions = [_to_caption(f, i + 1) for i, f in enumerate(sorted(merged, key=lambda f: (f.start, f.zone)))]
     stats: dict[str, object] = {**raw_stats(raw), "states_with_text": len(raw.readings)}
     if previous_captions_db is not None:

@@ -17,7 +17,8 @@ from caption_assets.processing import ocr
 from caption_assets.processing.signature import min_text_pixels, strokes_outside
 
 MIN_LINE_SCORE = 0.5  # recogniser confidence below which a line is treated as not text
-SURE_DETECTION = 0.75  # detector box score above which a box is text whatever the pixel mask says
+SURE_DETECTION = 0.75
+SIDE_PAD = 0.3  # of a line's height, added left and right of a detected box before recognition  # detector box score above which a box is text whatever the pixel mask says
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,11 @@ def read_lines(frames: list[np.ndarray], lines: list[list[ocr.Box]] | tuple[tupl
     flat = [box for line in lines for box in line]
     if not frames or not flat:
         return Reading("", 0.0, 0)
-    pad = max(2, int(np.median([b.height for b in flat]) * 0.1))
+    height = float(np.median([b.height for b in flat]))
+    pad = max(2, int(height * 0.1))
+    # the detector's boxes start at the first letter and leave out a dialogue dash or an opening
+    # mark set apart before it; a third of a line height sideways brings those in
+    pad_x = max(pad, int(height * SIDE_PAD))
     per_box: list[list[tuple[str, float]]] = [[] for _ in flat]
     reads = 0
     for batch in (frames[:2], frames[2:]):
@@ -164,7 +169,7 @@ def read_lines(frames: list[np.ndarray], lines: list[list[ocr.Box]] | tuple[tupl
             continue
         if reads >= 2 and all(len({normalise(t) for t, _ in r}) == 1 for r in per_box):
             break
-        crops = [ocr.crop(frame, box, pad) for frame in batch for box in flat]
+        crops = [ocr.crop(frame, box, pad, pad_x) for frame in batch for box in flat]
         for j, result in enumerate(ocr.recognize(crops)):
             per_box[j % len(flat)].append(result)
         reads += len(batch)

@@ -190,6 +190,7 @@ def transition(
     after: np.ndarray | None,
     edges_after: np.ndarray | None,
     params: SignatureParams = DEFAULT_PARAMS,
+    via: np.ndarray | None = None,
 ) -> Transition:
     """Did the caption state change between the smoothed samples ``a`` and ``b``? ``held`` are the
     high-contrast pixels that stayed unchanged over the current state's samples up to a (see
@@ -199,6 +200,11 @@ def transition(
     vanished = held & moved if held is not None else np.zeros(a.shape, dtype=bool)
     if after is not None and edges_after is not None:
         appeared = edges_b & moved & unchanged(b, after, params) & edges_after
+        if via is not None:
+            # ``via`` is a sample between a and b (a slow fade): a fading caption's pixels pass
+            # through it on their way from a to b, moving background goes anywhere
+            lo, hi = np.minimum(a, b), np.maximum(a, b)
+            appeared &= (via >= lo) & (via <= hi)
     else:
         appeared = np.zeros(a.shape, dtype=bool)
     # held pixels stayed put over several samples already (chance rarely does that), and their

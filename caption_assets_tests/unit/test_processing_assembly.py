@@ -134,3 +134,18 @@ def test_strokes_outside_the_previous_boxes_mean_a_full_read(calls: dict) -> Non
 def test_without_a_previous_caption_the_state_is_read_in_full(calls: dict) -> None:
     assert band_scan._read(job(carried=None), None).raw.text == "full read"
     assert band_scan._read(job(carried=0.99), done(Reading("", 0.0, 0))).raw.text == "full read"
+
+
+def test_a_lone_latin_character_is_not_a_caption_but_a_chinese_one_is() -> None:
+    from caption_assets.processing.pipeline import _wordlike
+
+    assert not _wordlike("7") and not _wordlike("N") and not _wordlike("- ")
+    assert _wordlike("Oh") and _wordlike("好") and _wordlike("Au secours.")
+
+
+def test_a_short_state_read_with_low_confidence_is_dropped() -> None:
+    from caption_assets.processing.pipeline import _sure_enough
+
+    assert not _sure_enough(state(558, 563, "XKK", 0.75))
+    assert _sure_enough(state(558, 563, "Oui.", 0.97))
+    assert _sure_enough(state(500, 563, "Oui.", 0.6))
