@@ -1,15 +1,37 @@
 """caption_ocr_requests: queued single-caption OCR requests become captions runs that re-read only
 those captions (``reocr_caption_ids``) and keep every other caption as it is."""
 
+import tempfile
 from collections import defaultdict
+from pathlib import Path
 
 import dagster as dg
 
 from caption_assets.assets.captions import captions_db
+from caption_assets.catalog.base import OcrRequest
 from caption_assets.config import PIPELINE_VERSION, get_settings
 from caption_assets.jobs import captions_job
+from caption_assets.keys import VideoKeys
+from caption_assets.processing.captions_db import read_captions
 from caption_assets.resources.catalog import CatalogResource
+from caption_assets.resources.store import StoreResource
+from caption_assets.store.base import ArtifactStore
 from caption_assets.sensors.uploads import SENSOR_INTERVAL_SECONDS, partition_requests, run_tags
+
+
+def _split_known(
+    store: ArtifactStore, keys: VideoKeys, requests: list[OcrRequest]
+) -> tuple[list[OcrRequest], list[OcrRequest]]:
+    """(requests for captions in the current captions.db, the rest). The re-read of a batch
+    fails as a whole on one unknown caption id, so those are answered here, each on its own.
+    Without a captions.db every request is unknown: there is nothing to re-read yet."""
+    if not store.exists(keys.captions_db()):
+        return [], requests
+    with tempfile.TemporaryDirectory(prefix="caption_assets_reocr_") as tmp:
+        db = store.get_gunzip_file(keys.captions_db(), Path(tmp) / "captions.db")
+        existing = {c.id for c in read_captions(db)}
+    known = [r for r in requests if r.caption_id in existing]
+    return known, [r for r in requests if r.caption_id not in existing]
 
 
 @dg.sensor(
@@ -19,9 +41,10 @@ from caption_assets.sensors.uploads import SENSOR_INTERVAL_SECONDS, partition_re
     description="Re-reads single captions a person asked for (caption OCR request rows).",
 )
 def caption_ocr_requests(
-    context: dg.SensorEvaluationContext, catalog: CatalogResource
+    context: dg.SensorEvaluationContext, catalog: CatalogResource, store: StoreResource
 ) -> dg.SensorResult:
     cat = catalog.get()
+    artifacts = store.get(tenant_exists=cat.tenant_exists)
     claimed = cat.claim_ocr_requests(limit=get_settings().sensor_batch_size)
     if not claimed:
         return dg.SensorResult(skip_reason="no caption OCR requests queued")
@@ -38,6 +61,16 @@ def caption_ocr_requests(
             continue
         video = cat.get_video(video_id)
         tenant = cat.get_tenant(video.tenant_id)
+        items, unknown = _split_known(artifacts, VideoKeys(tenant.id, video_id), items)
+        for r in unknown:
+            cat.finish_ocr_request(r.id, error=f"caption {r.caption_id} is not in the video's captions.db")
+        if unknown:
+            context.log.warning(
+                f"OCR requests for video {video_id}: captions {[r.caption_id for r in unknown]} "
+                "do not exist; those requests failed, the others run"
+            )
+        if not items:
+            continue
         ids = sorted({r.id for r in items})
         requests.append(
             dg.RunRequest(

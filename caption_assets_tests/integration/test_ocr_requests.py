@@ -67,3 +67,30 @@ def test_reocr_request_rereads_one_caption_and_completes(
     assert not caption_ocr_requests(
         dg.build_sensor_context(instance=platform.instance, resources=platform.resources)
     ).run_requests
+
+
+def test_a_bad_request_fails_alone(platform, rendered, catalog_dsn, tmp_path) -> None:
+    video = rendered("short_bottom")
+    video_id = platform.upload(video.path)
+    for assets in ([full_frames, layout_db], [cropped_frames, captions_db]):
+        assert dg.materialize(
+            assets, partition_key=video_id, instance=platform.instance, resources=platform.resources
+        ).success
+    keys = VideoKeys(platform.catalog.get_video(video_id).tenant_id, video_id)
+    captions = read_captions(platform.store.get_gunzip_file(keys.captions_db(), tmp_path / "a.db"))
+    good = {c.id: platform.catalog.request_caption_ocr(video_id, c.id) for c in captions}
+    bad = platform.catalog.request_caption_ocr(video_id, 2147483647)
+
+    (req,) = caption_ocr_requests(
+        dg.build_sensor_context(instance=platform.instance, resources=platform.resources)
+    ).run_requests
+    assert req.run_config["ops"]["captions_db"]["config"]["reocr_caption_ids"] == sorted(good)
+    status, error = _status(catalog_dsn, bad)
+    assert status == "error" and "caption 2147483647 is not in the video's captions.db" in error
+
+    run = dg.materialize(
+        [cropped_frames, captions_db], selection=[captions_db], partition_key=video_id,
+        instance=platform.instance, resources=platform.resources, run_config=req.run_config,
+    )
+    assert run.success
+    assert {_status(catalog_dsn, r) for r in good.values()} == {("completed", None)}

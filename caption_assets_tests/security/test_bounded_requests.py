@@ -77,7 +77,7 @@ def test_approvals_are_rate_limited_per_tenant(world: World, catalog: PostgresCa
     catalog.approve_layout(videos[2])
 
 
-def test_duplicate_requests_start_one_run(platform, catalog_dsn, not_a_video) -> None:
+def test_duplicate_requests_are_answered_once(platform, catalog_dsn, not_a_video) -> None:
     video_id = platform.upload(not_a_video)
     with psycopg.connect(catalog_dsn, autocommit=True) as conn:
         conn.execute(
@@ -86,7 +86,11 @@ def test_duplicate_requests_start_one_run(platform, catalog_dsn, not_a_video) ->
             (video_id, DUPLICATES),
         )
     context = dg.build_sensor_context(instance=platform.instance, resources=platform.resources)
-    result = caption_ocr_requests(context)
-    (request,) = result.run_requests
-    assert request.run_config["ops"]["captions_db"]["config"]["reocr_caption_ids"] == [5]
-    assert len(request.run_config["ops"]["captions_db"]["config"]["ocr_request_ids"]) == 1
+    # the video has no captions.db yet: the one request is answered at once, no run
+    assert not caption_ocr_requests(context).run_requests
+    with psycopg.connect(catalog_dsn) as conn:
+        rows = conn.execute(
+            "select status, count(*) from captionacc.caption_ocr_requests where video_id = %s group by status",
+            (video_id,),
+        ).fetchall()
+    assert rows == [("error", 1)]
