@@ -145,3 +145,23 @@ def test_approving_an_approved_layout_starts_no_second_captions_run(platform, no
         platform.catalog.approve_layout(video_id)
     assert platform.catalog.get_video(video_id).layout_approved_at == approved_at
     assert not tick(layout_approvals, platform).run_requests
+
+
+@pytest.mark.slow
+def test_a_run_of_all_four_assets_gets_no_second_captions_run(platform, rendered) -> None:
+    from caption_assets.assets.captions import captions_db, cropped_frames
+    from caption_assets.assets.layout import full_frames, layout_db
+
+    video_id = platform.upload(rendered("short_bottom").path)  # an auto-approving tenant
+    result = dg.materialize(
+        [full_frames, layout_db, cropped_frames, captions_db],
+        partition_key=video_id,
+        instance=platform.instance,
+        resources=platform.resources,
+    )
+    assert result.success
+    row = platform.catalog.get_video(video_id)
+    assert row.layout_approved_at is not None and row.text_status == "done"
+    assert not tick(layout_approvals, platform).run_requests
+    # the run exists and started the captions: nothing for the repair to release either
+    assert release_lost_claims(platform.instance, platform.catalog, now=later()) == []
