@@ -53,6 +53,9 @@ def _platform() -> tuple[Any, Any, Any]:
     store = resources["store"].process_config_and_initialize().get(
         tenant_exists=catalog.tenant_exists
     )
+    check = getattr(store, "check_writable", None)  # local directories only
+    if check is not None:
+        check()
     return settings, catalog, store
 
 

@@ -54,16 +54,43 @@ class LocalStore(ArtifactStore):
             raise BadInputError(f"key {key!r} resolves outside its tenant's prefix")
         return path
 
+    def check_writable(self) -> None:
+        """Fail at start, in one line, when the directory cannot take a write (read-only mount,
+        permissions, a full disk) instead of at the first upload with an OSError traceback."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=self.root)
+            try:
+                os.write(fd, b"x")
+            finally:
+                os.close(fd)
+                Path(probe).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"the artifact directory {self.root} cannot be written ({exc.strerror or exc}); "
+                "make it writable or point CAPTION_ASSETS_DATA_DIR elsewhere"
+            ) from None
+
     def _write(self, key: str, write: Callable[[BinaryIO], None]) -> None:
         target = self.path_of(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        tmp_name: str | None = None
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".part", dir=target.parent
+            )
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
             os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
+        except BaseException as exc:
+            if tmp_name is not None:
+                Path(tmp_name).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                # a full disk or a read-only mount: one line naming the object, not a traceback
+                # with the store's paths
+                raise StoreError(
+                    f"cannot store {key}: {exc.strerror or type(exc).__name__}", key=key
+                ) from None
             raise
 
     def _existing(self, key: str) -> Path:
