@@ -22,15 +22,35 @@ def _status(catalog_dsn: str, request_id: str) -> tuple[str, str | None]:
         ).fetchone()
 
 
-def test_reocr_request_rereads_one_caption_and_completes(
-    platform, rendered, catalog_dsn, tmp_path, not_a_video
-) -> None:
-    video = rendered("short_bottom")
+def _processed(platform, video) -> str:
+    """The video uploaded and carried through both jobs; returns its id."""
     video_id = platform.upload(video.path)
     for assets in ([full_frames, layout_db], [cropped_frames, captions_db]):
         assert dg.materialize(
             assets, partition_key=video_id, instance=platform.instance, resources=platform.resources
         ).success
+    return video_id
+
+
+def _tick(platform) -> dg.SensorResult:
+    return caption_ocr_requests(
+        dg.build_sensor_context(instance=platform.instance, resources=platform.resources)
+    )
+
+
+def _rerun(platform, video_id: str, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    """The run the sensor asked for, in process: captions_db only, with the request's config."""
+    return dg.materialize(
+        [cropped_frames, captions_db], selection=[captions_db], partition_key=video_id,
+        instance=platform.instance, resources=platform.resources, run_config=request.run_config,
+    )
+
+
+def test_reocr_request_rereads_one_caption_and_completes(
+    platform, rendered, catalog_dsn, tmp_path, not_a_video
+) -> None:
+    video = rendered("short_bottom")
+    video_id = _processed(platform, video)
     row = platform.catalog.get_video(video_id)
     keys = VideoKeys(row.tenant_id, video_id)
     before = read_captions(platform.store.get_gunzip_file(keys.captions_db(), tmp_path / "a.db"))
@@ -41,9 +61,7 @@ def test_reocr_request_rereads_one_caption_and_completes(
     refused_id = platform.catalog.request_caption_ocr(gone, 1)
     platform.catalog.mark_deleted(gone)
 
-    context = dg.build_sensor_context(instance=platform.instance, resources=platform.resources)
-    result = caption_ocr_requests(context)
-    (req,) = result.run_requests
+    (req,) = _tick(platform).run_requests
     assert req.partition_key == video_id
     assert req.asset_selection == [captions_db.key]
     config = req.run_config["ops"]["captions_db"]["config"]
@@ -52,10 +70,7 @@ def test_reocr_request_rereads_one_caption_and_completes(
     status, error = _status(catalog_dsn, refused_id)
     assert status == "error" and "deleted" in error
 
-    run = dg.materialize(
-        [cropped_frames, captions_db], selection=[captions_db], partition_key=video_id,
-        instance=platform.instance, resources=platform.resources, run_config=req.run_config,
-    )
+    run = _rerun(platform, video_id, req)
     assert run.success
     assert _status(catalog_dsn, request_id) == ("completed", None)
     after = read_captions(platform.store.get_gunzip_file(keys.captions_db(), tmp_path / "b.db"))
@@ -64,33 +79,22 @@ def test_reocr_request_rereads_one_caption_and_completes(
     ]
     assert after[0].text == video.truth.captions[0].text
     # nothing new queued: the next tick has nothing to do
-    assert not caption_ocr_requests(
-        dg.build_sensor_context(instance=platform.instance, resources=platform.resources)
-    ).run_requests
+    assert not _tick(platform).run_requests
 
 
 def test_a_bad_request_fails_alone(platform, rendered, catalog_dsn, tmp_path) -> None:
     video = rendered("short_bottom")
-    video_id = platform.upload(video.path)
-    for assets in ([full_frames, layout_db], [cropped_frames, captions_db]):
-        assert dg.materialize(
-            assets, partition_key=video_id, instance=platform.instance, resources=platform.resources
-        ).success
+    video_id = _processed(platform, video)
     keys = VideoKeys(platform.catalog.get_video(video_id).tenant_id, video_id)
     captions = read_captions(platform.store.get_gunzip_file(keys.captions_db(), tmp_path / "a.db"))
     good = {c.id: platform.catalog.request_caption_ocr(video_id, c.id) for c in captions}
     bad = platform.catalog.request_caption_ocr(video_id, 2147483647)
 
-    (req,) = caption_ocr_requests(
-        dg.build_sensor_context(instance=platform.instance, resources=platform.resources)
-    ).run_requests
+    (req,) = _tick(platform).run_requests
     assert req.run_config["ops"]["captions_db"]["config"]["reocr_caption_ids"] == sorted(good)
     status, error = _status(catalog_dsn, bad)
     assert status == "error" and "caption 2147483647 is not in the video's captions.db" in error
 
-    run = dg.materialize(
-        [cropped_frames, captions_db], selection=[captions_db], partition_key=video_id,
-        instance=platform.instance, resources=platform.resources, run_config=req.run_config,
-    )
+    run = _rerun(platform, video_id, req)
     assert run.success
     assert {_status(catalog_dsn, r) for r in good.values()} == {("completed", None)}
