@@ -24,7 +24,7 @@ from caption_assets.processing.band_scan import BandScan
 from caption_assets.processing.chunks import ChunkWriter
 from caption_assets.processing.raw_ocr import RawOcr, RawReading, read_raw_ocr, write_raw_ocr
 from caption_assets.processing.raw_ocr import stats_of as raw_stats
-from caption_assets.processing.reading import lines_within, normalise, read_caption, same_caption
+from caption_assets.processing.reading import SURE_READING, lines_within, normalise, read_caption, same_caption
 from caption_assets.processing.sampling import RATE, sampled
 from caption_assets.processing.subtitles import write_srt, write_vtt
 from caption_assets.processing.video import (
@@ -273,14 +273,11 @@ def _wordlike(text: str) -> bool:
     return len(chars) >= 2 or any("\u3040" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" for ch in chars)
 
 
-# A state of at most two samples (under 0.3 s) had no frames to vote over; what the recogniser makes
-# of background detail in such a gap reads with low confidence, captions read near 1
-SHORT_STATE_SAMPLES = 2
-SHORT_STATE_CONFIDENCE = 0.8
+SHORT_STATE_SAMPLES = 2  # a state this short (under 0.3 s) had no frames to vote over
 
 
 def _sure_enough(found: RawReading) -> bool:
-    return found.samples > SHORT_STATE_SAMPLES or found.confidence >= SHORT_STATE_CONFIDENCE
+    return found.samples > SHORT_STATE_SAMPLES or found.confidence >= SURE_READING
 
 
 def _to_caption(found: RawReading, caption_id: int) -> Caption:

@@ -14,10 +14,14 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from caption_assets.processing import ocr
+from caption_assets.processing.layout import MAX_CENTRE_OFFSET
 from caption_assets.processing.signature import min_text_pixels, strokes_outside
 
 MIN_LINE_SCORE = 0.5  # recogniser confidence below which a line is treated as not text
 SURE_DETECTION = 0.75
+# mean line confidence of a reading that stands on its own (no frames to vote over, or a second look):
+# captions read at 0.9 and above, what the recogniser makes of background detail far lower
+SURE_READING = 0.8
 SIDE_PAD = 0.3  # of a line's height, added left and right of a detected box before recognition  # detector box score above which a box is text whatever the pixel mask says
 
 
@@ -129,7 +133,8 @@ def read_caption(
         boxes += [b for b in more if not any(_overlap(b, other) for other in boxes)]
     # the reference frame and one more first; the rest only when those two disagree on a line
     ordered = [unique[len(unique) // 2]] + [f for i, f in enumerate(unique) if i != len(unique) // 2]
-    reading = read_lines(ordered, ocr.reading_order(boxes)) if boxes else Reading("", 0.0, 0)
+    width = reference.shape[1]
+    reading = read_lines(ordered, _centred(ocr.reading_order(boxes), width)) if boxes else Reading("", 0.0, 0)
     if not reading.text and text_mask is not None and np.count_nonzero(text_mask) >= min_text_pixels(text_mask.shape):
         # nothing readable, yet the pixels show stable strokes: over busy texture (grass, foliage)
         # the detector takes the texture for text and the caption's small line drowns in it, so
@@ -137,8 +142,33 @@ def read_caption(
         quiet = _only_near(reference, text_mask, mask_scale)
         boxes = _boxes_on_text(ocr.detect(quiet, limit_side=side), text_mask, mask_scale)
         if boxes:
-            reading = read_lines(ordered, ocr.reading_order(boxes))
+            second = read_lines(ordered, _centred(ocr.reading_order(boxes), width))
+            # a second look finds texture as readily as text: only a sure reading counts
+            if second.confidence >= SURE_READING:
+                reading = second
     return reading
+
+
+def _centred(lines: list[list[ocr.Box]], width: int) -> list[list[ocr.Box]]:
+    """Of each line, the run of boxes that reaches the middle of the band (within the layout's
+    centring tolerance of its axis), boxes of a run being at most ``WORD_GAP`` line heights apart:
+    a centred caption line always reaches the middle, whatever its length, and its words are close;
+    background detail the detector takes for text lies off to a side or far apart. The band is the
+    frame's width, or narrowed evenly on both sides, so its axis is the frame's."""
+    reach = MAX_CENTRE_OFFSET * width
+    kept = []
+    for line in lines:
+        height = float(np.median([b.height for b in line]))
+        runs: list[list[ocr.Box]] = [[line[0]]]
+        for box in line[1:]:
+            if box.x0 - runs[-1][-1].x1 > WORD_GAP * height:
+                runs.append([])
+            runs[-1].append(box)
+        kept += [run for run in runs if run[0].x0 <= width / 2 + reach and run[-1].x1 >= width / 2 - reach]
+    return kept
+
+
+WORD_GAP = 2.0  # line heights: wider than any gap between words of a caption line
 
 
 def _only_near(image: np.ndarray, text_mask: np.ndarray, scale: float) -> np.ndarray:
@@ -158,10 +188,12 @@ def read_lines(frames: list[np.ndarray], lines: list[list[ocr.Box]] | tuple[tupl
     if not frames or not flat:
         return Reading("", 0.0, 0)
     height = float(np.median([b.height for b in flat]))
-    pad = max(2, int(height * 0.1))
-    # the detector's boxes start at the first letter and leave out a dialogue dash or an opening
-    # mark set apart before it; a third of a line height sideways brings those in
-    pad_x = max(pad, int(height * SIDE_PAD))
+    # the detector's boxes already hold the line with a margin (growing them further above and
+    # below brings in background the recogniser reads as marks), but start at the first letter and
+    # leave out a dialogue dash or an opening mark set apart before it: a third of a line height
+    # sideways brings those in
+    pad = 2
+    pad_x = pad + int(height * SIDE_PAD)
     per_box: list[list[tuple[str, float]]] = [[] for _ in flat]
     reads = 0
     for batch in (frames[:2], frames[2:]):

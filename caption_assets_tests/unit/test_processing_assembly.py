@@ -149,3 +149,17 @@ def test_a_short_state_read_with_low_confidence_is_dropped() -> None:
     assert not _sure_enough(state(558, 563, "XKK", 0.75))
     assert _sure_enough(state(558, 563, "Oui.", 0.97))
     assert _sure_enough(state(500, 563, "Oui.", 0.6))
+
+
+def test_only_centred_runs_of_close_boxes_are_caption_lines() -> None:
+    from caption_assets.processing.reading import _centred
+
+    caption = [Box(500, 10, 640, 40), Box(650, 10, 780, 40)]  # two words across the middle
+    beside = [Box(20, 10, 60, 40)] + caption  # a speck far left on the same row
+    scattered = [Box(100, 60, 150, 90), Box(560, 60, 600, 90), Box(1100, 60, 1200, 90)]
+    off_side = [Box(1000, 100, 1250, 130)]
+    kept = _centred([beside, scattered, off_side], 1280)
+    assert kept[0] == caption
+    assert [b for line in kept for b in line if b in off_side] == []
+    # of the scattered row only the box near the middle stays, as a run of its own
+    assert [Box(560, 60, 600, 90)] in kept
