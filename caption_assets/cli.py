@@ -192,7 +192,6 @@ def _stop_interrupted(state: _ProcessState, signum: int) -> NoReturn:
     """Terminate the run, settle the video ``error``, free its locks, delete the temp dir and exit
     128 + signal. The run's thread may still be inside native decoding or OCR code, so the process
     leaves with ``os._exit`` after running the exit hooks (the embedded Postgres handle) itself."""
-    from caption_assets.platform import remove_process_temp_dir
     from caption_assets.sensors.run_status import settle_ended_run
 
     for s in (signal.SIGINT, signal.SIGTERM):
@@ -224,17 +223,39 @@ def _stop_interrupted(state: _ProcessState, signum: int) -> NoReturn:
             message += f": video {state.video_id} set to error; run the command again to start over"
     except Exception as exc:  # the exit must happen whatever the catalog says
         message += f" (its status could not be recorded: {_one_line(exc)})"
-    finally:
-        if state.temp_dir is not None:
-            remove_process_temp_dir(state.temp_dir)
-    err.print(f"[red]error:[/red] {message}")
+    _exit_now(state, code, message)
+
+
+def _exit_now(state: _ProcessState, code: int, message: str) -> NoReturn:
+    """Print the one line, delete the temp dir, run the exit hooks (the embedded Postgres
+    handle) and leave without waiting for the run's thread, which may be inside native code."""
+    from caption_assets.platform import remove_process_temp_dir
+
     # the run's thread may still be retrying its connections while the exit hooks stop the
-    # embedded server: its warnings would bury the one line above
+    # embedded server: its warnings would bury the one line
     logging.disable(logging.CRITICAL)
+    if state.temp_dir is not None:
+        remove_process_temp_dir(state.temp_dir)
+    err.print(f"[red]error:[/red] {message}")
     sys.stdout.flush()
     sys.stderr.flush()
     atexit._run_exitfuncs()
     os._exit(code)
+
+
+def _catalog_answers(timeout_seconds: int = 3) -> bool:
+    """Whether the catalog's Postgres accepts a connection (no DSN, e.g. Supabase: assumed)."""
+    import psycopg
+
+    url = os.environ.get("CAPTION_ASSETS_DATABASE_URL")
+    if not url:
+        return True
+    try:
+        with psycopg.connect(url, connect_timeout=timeout_seconds) as conn:
+            conn.execute("select 1")
+        return True
+    except psycopg.Error:
+        return False
 
 
 def _one_line(exc: BaseException) -> str:
@@ -289,6 +310,9 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
     from caption_assets.processing.video import probe
 
     started = time.perf_counter()
+    # libraries' warnings (Dagster's storage and psycopg's pool print one per reconnect attempt)
+    # are not for the person at the terminal; the step printer and the error line are
+    logging.disable(logging.WARNING)
     try:
         probe(video)  # a clear one-line reason before anything is stored
         settings, catalog, store = _platform()
@@ -328,7 +352,17 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
                 catalog.approve_layout(video_id)
             return None if run("captions_job") else _error_reason(catalog, video_id)
 
-    failure = _in_worker_thread(runs)
+    def catalog_gone() -> None:
+        # the steps' retries and Dagster's reconnects would take minutes and print pages; the
+        # video's status cannot be recorded anyway while the catalog is down
+        _exit_now(
+            state,
+            1,
+            f"the catalog database stopped answering while video {video_id} was processed; "
+            "start it again (or free its disk) and run the command again",
+        )
+
+    failure = _in_worker_thread(runs, on_stall=catalog_gone)
     if failure is not None:
         raise _fail(failure)
 
@@ -357,9 +391,16 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
 T = TypeVar("T")
 
 
-def _in_worker_thread(work: Callable[[], T]) -> T:
+# how often the main thread checks the catalog while a run goes on, and how many failed checks
+# in a row mean it is gone (one may be a restart or a busy server)
+_CATALOG_CHECK_SECONDS = 2.0
+_CATALOG_FAILED_CHECKS = 2
+
+
+def _in_worker_thread(work: Callable[[], T], on_stall: Callable[[], None] | None = None) -> T:
     """Run ``work`` in a daemon thread while the main thread stays free to receive signals
-    (a signal handler runs only in the main thread, between its bytecodes)."""
+    (a signal handler runs only in the main thread, between its bytecodes) and watches the
+    catalog: ``on_stall`` is called when it stops answering."""
     done = threading.Event()
     outcome: dict[str, Any] = {}
 
@@ -372,7 +413,13 @@ def _in_worker_thread(work: Callable[[], T]) -> T:
             done.set()
 
     threading.Thread(target=target, name="process-runs", daemon=True).start()
-    done.wait()
+    failed_checks = 0
+    while not done.wait(_CATALOG_CHECK_SECONDS):
+        if on_stall is None:
+            continue
+        failed_checks = 0 if _catalog_answers() else failed_checks + 1
+        if failed_checks >= _CATALOG_FAILED_CHECKS:
+            on_stall()
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]

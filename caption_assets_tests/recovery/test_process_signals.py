@@ -5,8 +5,10 @@ a temporary directory; after a SIGKILL the next `process` repairs what the dead 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from caption_assets.catalog.embedded import stop_embedded
 from caption_assets.platform import DAGSTER_PG_URL_ENV
 from caption_assets_tests.e2e.test_cli import CLI, cli_env  # noqa: F401  (fixture)
 
@@ -94,8 +97,10 @@ def _locks_held(catalog_dsn: str) -> int:
 
 def _temp_dirs(env: dict[str, str]) -> list[Path]:
     process_dirs = list((Path(env["CAPTION_ASSETS_DATA_DIR"]) / "tmp").glob("*"))
-    # onnxruntime keeps a 51-byte session id file (.ses) in the system temp dir; not our work
-    system = [p for p in Path(env["TMPDIR"]).iterdir() if p.name != ".ses"]
+    # not our work: onnxruntime's 51-byte session id file (.ses) and platformdirs' fallback
+    # runtime dir (runtime-{uid}) where XDG_RUNTIME_DIR is unset
+    system = [p for p in Path(env["TMPDIR"]).iterdir()
+              if p.name != ".ses" and not p.name.startswith("runtime-")]
     return process_dirs + system
 
 
@@ -142,4 +147,39 @@ def test_sigkill_is_repaired_by_the_next_process(env, catalog_dsn, rendered, tmp
     assert fresh[1:3] == ("done", "done")
     assert _run_status(env, run_id) == "FAILURE"
     assert _locks_held(catalog_dsn) == 0
+    assert _temp_dirs(env) == []
+
+
+@pytest.fixture
+def own_data_dir() -> Iterator[Path]:
+    # outside pytest's basetemp (mode 0700): the embedded server runs as another system user
+    path = Path(tempfile.mkdtemp(prefix="caption-assets-cli-"))
+    path.chmod(0o755)
+    yield path
+    stop_embedded(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_catalog_killed_mid_run_fails_fast_in_one_line(rendered, tmp_path, own_data_dir) -> None:
+    # the command's own embedded Postgres (not the session's shared server): it is killed here
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CAPTION_ASSETS_DATABASE_URL", DAGSTER_PG_URL_ENV, "DAGSTER_HOME")}
+    env["CAPTION_ASSETS_DATA_DIR"] = str(own_data_dir / "data")
+    (tmp_path / "systmp").mkdir()
+    env["TMPDIR"] = str(tmp_path / "systmp")
+    log = tmp_path / "process.log"
+    pgdata = own_data_dir / "data" / "postgres"
+    with _process(env, rendered("multi_30s").path, tmp_path / "out", log) as proc:
+        _until(lambda: "full_frames: started" in log.read_text(), proc, log, "the first step")
+        postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        # bounded, not timed: without the watch the steps' retries take minutes
+        rc = proc.wait(timeout=60)
+    stderr = log.read_text()
+    assert rc == 1, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and "catalog database stopped answering" in errors[0]
+    assert "Traceback" not in stderr and "Retrying failed database connection" not in stderr
+    assert len(lines) < 15, stderr
     assert _temp_dirs(env) == []
