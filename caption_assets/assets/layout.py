@@ -6,7 +6,7 @@ from dataclasses import asdict
 import dagster as dg
 
 from caption_assets import quality
-from caption_assets.admission import admit
+from caption_assets.admission import admit, enforcing
 from caption_assets.config import get_settings
 from caption_assets.checks import to_check_result
 from caption_assets.assets.runtime import (
@@ -68,10 +68,13 @@ def full_frames(
         vc = load_video(cat, video_id)
         attempt = cat.begin_processing(vc.video.id, "layout_status")
         limits = get_settings().limits()
-        admit(vc.tenant.tier, limits, size_bytes=vc.video.size_bytes)
         artifacts = store.get(tenant_exists=cat.tenant_exists)
+        # the size of what was stored, not what the uploader declared in the catalog row
+        stored = artifacts.size(VideoKeys(vc.tenant.id, vc.video.id).video())
+        admit(vc.tenant.tier, limits, size_bytes=stored)
         backend = compute.get(artifacts)
-        result = backend.full_frames(vc.job)
+        with enforcing(vc.tenant.tier, limits):
+            result = backend.full_frames(vc.job)
         cat.record_metadata(
             vc.video.id,
             VideoMetadata(

@@ -77,6 +77,10 @@ class ArtifactStore(abc.ABC):
     def exists(self, key: str) -> bool: ...
 
     @abc.abstractmethod
+    def size(self, key: str) -> int:
+        """Bytes of the stored object (what was really uploaded, whatever its catalog row says)."""
+
+    @abc.abstractmethod
     def list(self, prefix: str) -> Iterator[str]:
         """Every key under ``prefix`` (paginated underneath), sorted."""
 

@@ -137,6 +137,12 @@ class LocalStore(ArtifactStore):
     def exists(self, key: str) -> bool:
         return self.path_of(key).is_file()
 
+    def size(self, key: str) -> int:
+        path = self.path_of(key)
+        if not path.is_file():
+            raise ObjectNotFoundError(f"{key} is not in the store", key=key)
+        return path.stat().st_size
+
     def list(self, prefix: str) -> Iterator[str]:
         return iter(self._walk(prefix)[0])
 

@@ -425,6 +425,14 @@ class S3Store(ArtifactStore):
             return False
         return True
 
+    def size(self, key: str) -> int:
+        self._check_key(key)
+        try:
+            head = self._call("head", key, lambda: self.client.head_object(Bucket=self.bucket, Key=key))
+        except ObjectNotFoundError:
+            raise self._missing("head", key) from None
+        return int(head["ContentLength"])
+
     def list(self, prefix: str) -> Iterator[str]:
         self._check_prefix(prefix)
         return self._iter_keys(prefix)

@@ -45,3 +45,24 @@ def test_uploaded_video_is_refused_but_own_machine_is_not(platform, rendered, ti
     with on_own_machine():
         assert _full_frames(platform, local).success
     assert platform.catalog.get_video(local).layout_status == "processing"  # layout_db comes next
+
+
+def test_size_limit_holds_on_the_stored_file_not_the_declared_size(
+    platform, rendered, catalog_dsn, monkeypatch
+) -> None:
+    """The uploader declares 1 byte; the stored object is what counts."""
+    import psycopg
+
+    video = rendered("short_bottom")
+    roomy = {"free": {"max_duration_seconds": 3600, "max_size_bytes": 1024, "max_width": 4096, "max_height": 4096}}
+    monkeypatch.setenv("CAPTION_ASSETS_TIER_LIMITS", json.dumps(roomy))
+    get_settings.cache_clear()
+    try:
+        uploaded = platform.upload(video.path, tenant="acme", tier="free")
+        with psycopg.connect(catalog_dsn, autocommit=True) as db:
+            db.execute("update captionacc.videos set size_bytes = 1 where id = %s", (uploaded,))
+        assert not _full_frames(platform, uploaded).success
+        message = platform.catalog.get_video(uploaded).layout_error_details["message"]
+        assert "file size" in message and "exceeds the free limit of 1 KiB" in message
+    finally:
+        get_settings.cache_clear()

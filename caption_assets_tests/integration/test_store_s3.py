@@ -54,6 +54,7 @@ def test_file_round_trip(s3_store: S3Store, tmp_path: Path) -> None:
     assert s3_store.get_file(K.full_frame(100), target) == target
     assert target.read_bytes() == source.read_bytes()
     assert sorted(p.name for p in target.parent.iterdir()) == ["frame.jpg"]
+    assert s3_store.size(K.full_frame(100)) == 300_000
 
 
 def test_seven_megabyte_upload_is_multipart(seaweed_s3: SeaweedS3, s3_bucket: str, tmp_path: Path) -> None:
@@ -145,6 +146,8 @@ def test_list_more_than_a_thousand_keys_and_delete_prefix(seaweed_s3: SeaweedS3,
 
 def test_missing_key(s3_store: S3Store, tmp_path: Path) -> None:
     assert not s3_store.exists(K.layout_db())
+    with pytest.raises(ObjectNotFoundError, match="layout.db.gz"):
+        s3_store.size(K.layout_db())
     with pytest.raises(ObjectNotFoundError, match="layout.db.gz") as info:
         s3_store.get_bytes(K.layout_db())
     assert isinstance(info.value, NotFoundError) and s3_store.bucket in str(info.value)
