@@ -92,8 +92,9 @@ def _read(job: _ReadJob, previous: Future[_Read] | None) -> _Read:
         elif not outside:
             again = read_lines(job.frames[len(job.frames) // 2 :][:1], prior.lines)
             if same_caption(again.text, prior.text):
-                # confirmed: the previous reading, voted over more frames, stands for both
-                reading = Reading(prior.text, prior.confidence, again.reads, prior.lines)
+                # confirmed: this reading is one more vote for the caption's text (assembly pools
+                # the reads of all states of one caption)
+                reading = again
     if reading is None:
         reading = read_caption(job.frames, job.text_mask, job.mask_scale)
     raw = RawReading(job.zone, job.first, job.last, job.start, job.end, job.samples, reading.text,

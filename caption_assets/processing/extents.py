@@ -3,9 +3,20 @@
 Frames stream in once. Every native frame's band is kept only until the next decision, and is
 brought to analysis resolution only if a change is refined across it (most never are); the 10 Hz
 samples (the frame on screen at each tenth of a second, by presentation time) get a text-pixel
-signature; a change between two consecutive samples is refined to the first native frame
-between them that shows the new state. Each resulting segment keeps a few full-resolution band images
-(spread over its duration) for OCR, so memory stays bounded whatever the video length.
+signature. A state's *held* strokes are the high-contrast pixels that stayed unchanged over all its
+sample pairs (two pairs at least: one pair is too often matched by moving background); a change
+between two consecutive samples is proposed where held strokes vanish or new stable strokes appear
+(``signature.transition``), and refined to the native frames between them: the last frame still
+showing the old state and the first showing the new one, so a real gap of a frame or two becomes a
+state of its own. A caption fading in over more than one sample interval is looked for from the
+sample before as well, its pixels passing through the sample between. Each resulting segment keeps
+a few full-resolution band images (spread over its duration) for OCR, so memory stays bounded
+whatever the video length.
+
+Assumptions: captions are static while shown and last at least two samples (0.2 s); a fade
+takes less than three sample intervals. The scan proposes more states than there are captions (scene
+cuts and motion behind a caption); whether a proposed state is a new caption is decided by its text
+(``band_scan``, ``pipeline``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from caption_assets.processing.band_scan import BandScan
 from caption_assets.processing.chunks import ChunkWriter
 from caption_assets.processing.raw_ocr import RawOcr, RawReading, read_raw_ocr, write_raw_ocr
 from caption_assets.processing.raw_ocr import stats_of as raw_stats
-from caption_assets.processing.reading import SURE_READING, lines_within, normalise, read_caption, same_caption
+from caption_assets.processing.reading import SURE_READING, lines_within, read_caption, same_caption, vote
 from caption_assets.processing.sampling import RATE, sampled
 from caption_assets.processing.subtitles import write_srt, write_vtt
 from caption_assets.processing.video import (
@@ -240,9 +240,9 @@ def _merge(found: list[RawReading]) -> list[RawReading]:
     than 0.2 s are not expected (the method's assumption), so a real caption is never a fragment.
     Neighbours are states that touch, or are apart by fewer frames than one 10 Hz sample interval
     (frames the scan saw as neither state, at a cut); a caption shown again after a real gap stays
-    two captions. The joined caption takes the text read over most samples."""
+    two captions. The joined caption's text is voted over every frame read in any of its states."""
     merged: list[RawReading] = []
-    weights: list[dict[str, float]] = []
+    ballots: list[list[tuple[str, float]]] = []
     for item in sorted(found, key=lambda f: (f.zone, f.first)):
         if merged:
             last = merged[-1]
@@ -252,18 +252,22 @@ def _merge(found: list[RawReading]) -> list[RawReading]:
                 fuzz.ratio(last.text, item.text) >= 80 or lines_within(short.text, other.text)
             )
             if touching and (same_caption(last.text, item.text) or fragment):
-                votes = weights[-1]
-                votes[normalise(item.text)] = votes.get(normalise(item.text), 0.0) + item.samples * item.confidence
-                best = max(votes, key=lambda t: votes[t])
-                keep = last if normalise(last.text) == best else item
+                ballots[-1] += _ballot(item)
+                text, confidence = vote(ballots[-1])
                 merged[-1] = replace(
-                    keep, first=last.first, last=item.last, start=last.start, end=item.end,
-                    samples=last.samples + item.samples, reads=last.reads + item.reads,
+                    last, last=item.last, end=item.end, samples=last.samples + item.samples,
+                    reads=last.reads + item.reads, text=text, confidence=confidence,
                 )
                 continue
         merged.append(item)
-        weights.append({normalise(item.text): item.samples * item.confidence})
+        ballots.append(_ballot(item))
     return merged
+
+
+def _ballot(found: RawReading) -> list[tuple[str, float]]:
+    """A state's reading as votes: one per frame recognised, as the peer-like majority over many
+    reads of one caption beats any single read's errors."""
+    return [(found.text, found.confidence)] * max(1, found.reads)
 
 
 def _wordlike(text: str) -> bool:
