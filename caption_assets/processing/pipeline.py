@@ -265,9 +265,10 @@ def _merge(found: list[RawReading]) -> list[RawReading]:
 
 
 def _ballot(found: RawReading) -> list[tuple[str, float]]:
-    """A state's reading as votes: one per frame recognised, as the peer-like majority over many
-    reads of one caption beats any single read's errors."""
-    return [(found.text, found.confidence)] * max(1, found.reads)
+    """A state's reading as votes: one per frame recognised (a majority over many reads of one
+    caption beats any single read's errors), but no more than the samples it spans, so a fade step
+    read twice does not outvote the caption it fades into."""
+    return [(found.text, found.confidence)] * max(1, min(found.reads, found.samples))
 
 
 def _wordlike(text: str) -> bool:
