@@ -40,6 +40,15 @@ DEFAULT_LIMITS: dict[str, TierLimits] = {
 }
 
 
+def format_duration(seconds: float, measured: bool = False) -> str:
+    """Minutes (one decimal for a ``measured`` duration, whole for a limit that is), seconds below a
+    minute: a limit of 2 s must not print as "0 min"."""
+    if seconds < 60:
+        return f"{seconds:.1f} s" if measured else f"{seconds:g} s"
+    minutes = seconds / 60
+    return f"{minutes:.1f} min" if measured or minutes != int(minutes) else f"{minutes:.0f} min"
+
+
 def format_size(size_bytes: float) -> str:
     """Bytes in the largest binary unit that keeps the figure >= 1 (a limit of 100 KiB must not
     read "0 MiB"), with a decimal only where it carries information."""
@@ -77,8 +86,8 @@ def violations(
         )
     if duration_seconds is not None and duration_seconds > limit.max_duration_seconds:
         found.append(
-            f"duration {duration_seconds / 60:.1f} min exceeds the {tier} limit of "
-            f"{limit.max_duration_seconds / 60:.0f} min"
+            f"duration {format_duration(duration_seconds, measured=True)} exceeds the {tier} limit of "
+            f"{format_duration(limit.max_duration_seconds)}"
         )
     if width is not None and height is not None:
         long_side, short_side = max(width, height), min(width, height)
@@ -111,6 +120,7 @@ def enforcing(tier: str, limits: dict[str, TierLimits]) -> Iterator[None]:
     bound = None if _on_own_machine.get() else DecodeLimits(
         label=f"the {tier} limit",
         max_seconds=limit.max_duration_seconds,
+        duration_text=format_duration(limit.max_duration_seconds),
         max_long_side=max(limit.max_width, limit.max_height),
         max_short_side=min(limit.max_width, limit.max_height),
     )

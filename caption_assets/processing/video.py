@@ -30,6 +30,7 @@ class DecodeLimits:
     max_seconds: float
     max_long_side: int
     max_short_side: int
+    duration_text: str = ""  # the duration limit in words ("10 min"); seconds when not given
 
 
 _decode_limits: ContextVar[DecodeLimits | None] = ContextVar("caption_assets_decode_limits", default=None)
@@ -61,10 +62,8 @@ def _check_time(name: str, seconds: float) -> None:
     limits = _decode_limits.get()
     # one frame of slack: a 600 s limit admits a video whose last frame starts at 600.0 s
     if limits is not None and seconds > limits.max_seconds + 0.5:
-        raise AdmissionError(
-            f"{name}: the video runs past {limits.label} of {limits.max_seconds / 60:.0f} min "
-            "(decoding stopped there)"
-        )
+        limit = limits.duration_text or f"{limits.max_seconds:g} s"
+        raise AdmissionError(f"{name}: duration exceeds {limits.label} of {limit} (decoding stopped there)")
 
 # Demuxers of still images: FFmpeg opens a PNG or JPEG (whatever its file name) as a one-frame
 # "video"; such a file is a picture, not something with captions over time.

@@ -63,3 +63,10 @@ def test_sizes_are_printed_in_a_unit_that_fits() -> None:
     assert found == "file size 715 KiB exceeds the free limit of 100 KiB"
     assert format_size(1) == "1 bytes" and format_size(1536) == "1.5 KiB"
     assert format_size(2 * 1024**3) == "2 GiB"
+
+
+def test_durations_are_printed_in_a_unit_that_fits() -> None:
+    from caption_assets.admission import format_duration
+
+    assert format_duration(2) == "2 s" and format_duration(600) == "10 min"
+    assert format_duration(900, measured=True) == "15.0 min" and format_duration(4.04, measured=True) == "4.0 s"

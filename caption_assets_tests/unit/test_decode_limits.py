@@ -32,7 +32,7 @@ def test_probe_refuses_a_resolution_over_the_limit_before_decoding(clip) -> None
 
 def test_decoding_stops_at_the_duration_limit(clip) -> None:
     with enforcing("free", _limits(2, 7680, 7680)):
-        with pytest.raises(AdmissionError, match="runs past the free limit"):
+        with pytest.raises(AdmissionError, match="duration exceeds the free limit of 2 s"):
             probe(clip.path)
         decoded = []
         with pytest.raises(AdmissionError, match="decoding stopped"):
