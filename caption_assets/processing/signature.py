@@ -21,10 +21,10 @@ used. No threshold here depends on the background's kind or speed.
 Whether the caption state changed between two consecutive samples a and b is not judged on those
 text pixels alone: a static textured background (grass, foliage, a brick wall) is as stable as a
 caption and would dilute any share of changed text pixels, and a caption over fast motion loses pixels
-to the neighbourhood rules above. Instead the change itself is looked for, with the sample before a
-(z) and the one after b (c): strokes that *vanished* (high-contrast in a, unchanged from z to a,
-changed from a to b) and strokes that *appeared* (high-contrast in b, changed from a to b, unchanged
-from b to c). A caption that appears, leaves or changes leaves a dense, glyph-sized cluster of such
+to the neighbourhood rules above. Instead the change itself is looked for, with what the state
+held and the sample after b (c): strokes that *vanished* (high-contrast pixels unchanged over the
+state's sample pairs, changed from a to b) and strokes that *appeared* (high-contrast in b and c,
+changed from a to b, unchanged from b to c). A caption that appears, leaves or changes leaves a dense, glyph-sized cluster of such
 pixels along its line; moving background satisfies the three-sample condition only by scattered
 chance. The decision is local (the densest window one band-height wide), so it does not depend on
 how much static texture surrounds the caption. It proposes more changes than there are captions (a
@@ -47,7 +47,6 @@ class SignatureParams:
     max_width: int = 960  # analysis width; wider bands are area-downscaled (text stays >= 2 px)
     edge_threshold: int = 40  # luma levels of the 3x3 morphological gradient at a stroke boundary
     stable_delta: int = 18  # luma change (after a 3x3 blur) still counted as "unchanged"
-    change_ratio: float = 0.25  # share of text pixels that must change for a new caption state
     stable_share: float = 0.7  # share of unchanged high-contrast pixels around a caption pixel
     text_density: float = 0.06  # share of text pixels around a text pixel (a line of glyphs)
     both_share: float = 0.3  # stable_share for pixels unchanged in both neighbours (chance is rare)
