@@ -189,7 +189,8 @@ def process_temp_dir(data_dir: Path) -> Path:
     root = Path(data_dir) / "tmp"
     root.mkdir(parents=True, exist_ok=True)
     for entry in root.glob(f"{PROCESS_TEMP_PREFIX}*"):
-        pid = entry.name[len(PROCESS_TEMP_PREFIX) :]
+        # "process-{pid}" or, left by an interrupted removal, "process-{pid}.removing-{n}"
+        pid = entry.name[len(PROCESS_TEMP_PREFIX) :].split(".")[0]
         if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
     own = root / f"{PROCESS_TEMP_PREFIX}{os.getpid()}"
@@ -225,7 +226,20 @@ def repair_after_crash(instance: "dg.DagsterInstance", catalog: Catalog) -> list
 
 def remove_process_temp_dir(path: Path) -> None:
     """Delete what ``process_temp_dir`` made and give ``tempfile`` its default back (exit hooks
-    still create temporary files)."""
-    shutil.rmtree(path, ignore_errors=True)
+    still create temporary files).
+
+    An interrupted run's thread may still be writing into the directory while it is deleted: it
+    is first renamed out of the way (a worker that opens files by their old paths now fails
+    instead of filling it again behind ``rmtree``) and the path is checked again, in case the
+    worker made it anew."""
     if tempfile.tempdir == str(path):
         tempfile.tempdir = None
+    for attempt in range(5):
+        if not path.exists():
+            return
+        trash = path.with_name(f"{path.name}.removing-{attempt}")
+        try:
+            path.rename(trash)
+        except OSError:
+            trash = path
+        shutil.rmtree(trash, ignore_errors=True)
