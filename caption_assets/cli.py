@@ -301,6 +301,7 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
     from dagster import DagsterInstance
 
     from caption_assets.admission import on_own_machine
+    from caption_assets.catalog import lifecycle
     from caption_assets.definitions import build_definitions
     from caption_assets.keys import VideoKeys
     from caption_assets.partitions import VIDEOS_PARTITION_NAME
@@ -349,7 +350,7 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
                 return _error_reason(catalog, video_id)
             if catalog.get_video(video_id).layout_status == "annotate":
                 # whoever runs `process` is the person approving this layout
-                catalog.approve_layout(video_id)
+                lifecycle.layout_approved(catalog, video_id)
             return None if run("captions_job") else _error_reason(catalog, video_id)
 
     def catalog_gone() -> None:

@@ -7,10 +7,16 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import psutil
 
-from caption_assets.catalog.base import Catalog, WorkClaim, error_details
+from caption_assets.catalog import lifecycle
+from caption_assets.catalog.base import Catalog, WorkClaim
 from caption_assets.resources.catalog import CatalogResource
-from caption_assets.sensors.refused import IN_FLIGHT
-from caption_assets.sensors.uploads import captions_run_key, layout_run_key
+from caption_assets.runs import (
+    IN_FLIGHT,
+    PARTITION_TAG,
+    RUN_KEY_TAG,
+    captions_run_key,
+    layout_run_key,
+)
 
 # A run request is written before its run exists; give the queue that long before calling a
 # video in 'processing' abandoned.
@@ -19,7 +25,7 @@ REPAIR_GRACE = timedelta(minutes=10)
 
 def runs_of_video(instance: dg.DagsterInstance, video_id: str, statuses=None, limit: int = 1):
     return instance.get_run_records(
-        filters=dg.RunsFilter(tags={"dagster/partition": video_id}, statuses=statuses),
+        filters=dg.RunsFilter(tags={PARTITION_TAG: video_id}, statuses=statuses),
         limit=limit,
     )
 
@@ -81,17 +87,7 @@ def repair_stuck_videos(
             continue
         last = runs_of_video(instance, video.video_id)
         last_run_id = last[0].dagster_run.run_id if last else None
-        details = error_details(
-            message="no live run owns this video's work: its run ended without recording the "
-            "outcome. Retry by setting the status back to 'wait' or re-materializing the partition.",
-            error="stuck in processing",
-            run_id=last_run_id,
-        )
-        for column in video.columns:
-            catalog.set_status(video.video_id, column, "error", details)
-        if last_run_id:
-            for database in ("layout", "captions"):
-                catalog.release_server_lock(video.video_id, database, last_run_id)
+        lifecycle.processing_abandoned(catalog, video.video_id, video.columns, last_run_id)
         repaired[video.video_id] = list(video.columns)
     return repaired
 
@@ -108,7 +104,7 @@ def _claim_has_run(instance: dg.DagsterInstance, claim: WorkClaim) -> bool:
         assert claim.layout_approved_at is not None
         run_key = captions_run_key(claim.video_id, claim.layout_approved_at)
     return bool(
-        instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1)
+        instance.get_run_records(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
     )
 
 
@@ -125,14 +121,14 @@ def release_lost_claims(
     now = now or datetime.now(timezone.utc)
     released: list[WorkClaim] = []
     for claim in catalog.unstarted_claims(claimed_before=now - grace):
-        if not _claim_has_run(instance, claim) and catalog.release_claim(claim):
+        if not _claim_has_run(instance, claim) and lifecycle.claim_lost(catalog, claim):
             released.append(claim)
     return released
 
 
 @dg.op(description="Remove expired video locks and report them.")
 def clear_expired_locks(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
-    stale = catalog.get().clear_stale_locks()
+    stale = lifecycle.expired_locks_cleared(catalog.get())
     for lock in stale:
         context.log.warning(
             f"expired {lock.database} lock of video {lock.video_id} held by {lock.holder} "

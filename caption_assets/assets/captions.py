@@ -3,6 +3,7 @@ same decode), then captions.db + SRT/VTT."""
 
 
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,7 @@ from caption_assets.assets.runtime import (
     status_guard,
     video_locks,
 )
+from caption_assets.catalog import lifecycle
 from caption_assets.catalog.base import Catalog
 from caption_assets.checks import to_check_result
 from caption_assets.errors import PermanentError
@@ -25,6 +27,7 @@ from caption_assets.partitions import videos_partitions
 from caption_assets.resources.catalog import CatalogResource
 from caption_assets.resources.compute import ComputeResource
 from caption_assets.resources.store import StoreResource
+from caption_assets.runs import CaptionsConfig
 
 CAPTIONS_CHECKS = [
     dg.AssetCheckSpec(
@@ -40,11 +43,6 @@ CAPTIONS_CHECKS = [
         description="WARN when there are suspiciously many or few captions per minute.",
     ),
 ]
-
-
-class CaptionsConfig(dg.Config):
-    reocr_caption_ids: list[int] = []
-    ocr_request_ids: list[str] = []
 
 
 def _approved(cat: Catalog, video_id: str) -> VideoContext:
@@ -74,11 +72,12 @@ def cropped_frames(
 ) -> dg.MaterializeResult:
     cat = catalog.get()
     video_id = context.partition_key
-    with status_guard(context, cat, video_id, ["boundaries_status"], "cropped_frames"):
+    failed = partial(lifecycle.captions_failed, cat, video_id, columns=["boundaries_status"])
+    with status_guard(context, "cropped_frames", failed):
         vc = _approved(cat, video_id)
         # captions_db of this run takes over the locks (same holder) and releases them
         with video_locks(cat, vc.video.id, holder=context.run.run_id, release=False) as locks:
-            cat.begin_processing(vc.video.id, "boundaries_status")
+            lifecycle.captions_started(cat, vc.video.id, "boundaries_status")
             version = vc.video.current_cropped_frames_version + 1
             artifacts = store.get(tenant_exists=cat.tenant_exists)
             backend = compute.get(artifacts)
@@ -124,12 +123,10 @@ def captions_db(
     cat = catalog.get()
     video_id = context.partition_key
     reocr = list(config.reocr_caption_ids) or None
-    with status_guard(
-        context, cat, video_id, ["boundaries_status", "text_status"], "captions_db"
-    ):
+    with status_guard(context, "captions_db", partial(lifecycle.captions_failed, cat, video_id)):
         vc = _approved(cat, video_id)
         with video_locks(cat, vc.video.id, holder=context.run.run_id) as locks:
-            cat.begin_processing(vc.video.id, "text_status")
+            lifecycle.captions_started(cat, vc.video.id, "text_status")
             artifacts = store.get(tenant_exists=cat.tenant_exists)
             backend = compute.get(artifacts)
             result = backend.captions(vc.job, reocr_caption_ids=reocr)
@@ -141,16 +138,14 @@ def captions_db(
                 )
             failed = [f for f in findings if not f.passed]
             locks.check()
-            if any(f.blocking for f in failed):
-                details = quality.findings_details([f for f in failed if f.blocking], context.run.run_id)
-                cat.set_status(vc.video.id, "boundaries_status", "error", details)
-                cat.set_status(vc.video.id, "text_status", "error", details)
-            else:
-                final = "review" if failed else "done"
-                cat.set_status(vc.video.id, "boundaries_status", final)
-                cat.set_status(vc.video.id, "text_status", final)
-            for request_id in config.ocr_request_ids:
-                cat.finish_ocr_request(request_id)
+            blocking = [f for f in failed if f.blocking]
+            lifecycle.captions_finished(
+                cat,
+                vc.video.id,
+                "error" if blocking else "review" if failed else "done",
+                quality.findings_details(blocking, context.run.run_id) if blocking else None,
+                ocr_request_ids=config.ocr_request_ids,
+            )
     return dg.MaterializeResult(
         metadata={
             **compute_metadata(backend),

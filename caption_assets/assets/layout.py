@@ -2,6 +2,7 @@
 
 
 from dataclasses import asdict
+from functools import partial
 
 import dagster as dg
 
@@ -16,6 +17,7 @@ from caption_assets.assets.runtime import (
     status_guard,
     video_locks,
 )
+from caption_assets.catalog import lifecycle
 from caption_assets.catalog.base import VideoMetadata
 from caption_assets.keys import VideoKeys
 from caption_assets.partitions import videos_partitions
@@ -64,9 +66,9 @@ def full_frames(
 ) -> dg.MaterializeResult:
     cat = catalog.get()
     video_id = context.partition_key
-    with status_guard(context, cat, video_id, ["layout_status"], "full_frames"):
+    with status_guard(context, "full_frames", partial(lifecycle.layout_failed, cat, video_id)):
         vc = load_video(cat, video_id)
-        attempt = cat.begin_processing(vc.video.id, "layout_status")
+        attempt = lifecycle.layout_started(cat, vc.video.id)
         limits = get_settings().limits()
         artifacts = store.get(tenant_exists=cat.tenant_exists)
         # the size of what was stored, not what the uploader declared in the catalog row
@@ -128,9 +130,9 @@ def layout_db(
 ) -> dg.MaterializeResult:
     cat = catalog.get()
     video_id = context.partition_key
-    with status_guard(context, cat, video_id, ["layout_status"], "layout_db"):
+    with status_guard(context, "layout_db", partial(lifecycle.layout_failed, cat, video_id)):
         vc = load_video(cat, video_id)
-        cat.begin_processing(vc.video.id, "layout_status")
+        lifecycle.layout_started(cat, vc.video.id)
         artifacts = store.get(tenant_exists=cat.tenant_exists)
         backend = compute.get(artifacts)
         # layout.db is what a person edits in the web app under their client lock; a lock lost
@@ -139,19 +141,16 @@ def layout_db(
             result = backend.layout(vc.job)
         findings = quality.layout_findings(result)
         blocking_failed = [f for f in findings if f.blocking and not f.passed]
-        if blocking_failed:
-            cat.set_status(
-                vc.video.id,
-                "layout_status",
-                "error",
-                quality.findings_details(blocking_failed, context.run.run_id),
-            )
-        elif vc.tenant.auto_approve:
+        lifecycle.layout_finished(
+            cat,
+            vc.video.id,
+            blocking_failure=quality.findings_details(blocking_failed, context.run.run_id)
+            if blocking_failed
+            else None,
+            auto_approve=vc.tenant.auto_approve,
             # otherwise the approvals sensor would start a second captions run beside this one
-            own_run = context.run.run_id if continues_to_captions(context) else None
-            cat.approve_layout(vc.video.id, captions_run_id=own_run)
-        else:
-            cat.set_status(vc.video.id, "layout_status", "annotate")
+            captions_run_id=context.run.run_id if continues_to_captions(context) else None,
+        )
     keys = VideoKeys(vc.tenant.id, vc.video.id)
     return dg.MaterializeResult(
         metadata={

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
+from caption_assets.catalog import lifecycle
 from caption_assets.catalog.base import (
     Catalog,
     LockDatabase,
     LockResult,
-    StatusColumn,
     Tenant,
     Video,
     error_details,
@@ -95,12 +96,10 @@ def _will_retry(context: dg.AssetExecutionContext) -> bool:
 @contextmanager
 def status_guard(
     context: dg.AssetExecutionContext,
-    catalog: Catalog,
-    video_id: str,
-    columns: Sequence[StatusColumn],
     step: str,
+    failed: Callable[[dict[str, Any]], None],
 ) -> Iterator[None]:
-    """Write ``error`` with actionable details when the step fails for good.
+    """Record the step's failure through ``failed`` (a ``lifecycle`` event) when it fails for good.
 
     A transient failure with retries left keeps the status (the retry will continue the work);
     a permanent one becomes a ``dg.Failure`` with retries disallowed."""
@@ -125,11 +124,12 @@ def status_guard(
             step=step,
             retryable=transient,
         )
-        for column in columns:
-            try:
-                catalog.set_status(video_id, column, "error", details)
-            except Exception as write_exc:  # the run-failure sensor is the second chance
-                context.log.error(f"could not record the error of video {video_id}: {write_exc}")
+        try:
+            failed(details)
+        except Exception as write_exc:  # the run-failure sensor is the second chance
+            context.log.error(
+                f"could not record the error of video {context.partition_key}: {write_exc}"
+            )
         if transient:
             raise
         raise dg.Failure(description=message, allow_retries=False) from exc
@@ -233,11 +233,8 @@ def video_locks(
             thread.join(timeout=5)
         locks.check()
     except BaseException:
-        for database in acquired:
-            # only the holder releases: a lock someone else took over stays theirs
-            catalog.release_server_lock(video_id, database, holder)
+        lifecycle.release_locks(catalog, video_id, holder, acquired)
         raise
     else:
         if release:
-            for database in acquired:
-                catalog.release_server_lock(video_id, database, holder)
+            lifecycle.release_locks(catalog, video_id, holder, acquired)

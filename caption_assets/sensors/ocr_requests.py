@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from caption_assets.assets.captions import captions_db
+from caption_assets.catalog import lifecycle
 from caption_assets.catalog.base import OcrRequest
 from caption_assets.config import PIPELINE_VERSION, get_settings
 from caption_assets.jobs import captions_job
@@ -56,14 +57,14 @@ def caption_ocr_requests(
     for video_id, items in by_video.items():
         if video_id in refused:
             for r in items:
-                cat.finish_ocr_request(r.id, error=f"refused: {refused[video_id]}")
+                lifecycle.ocr_request_finished(cat, r.id, error=f"refused: {refused[video_id]}")
             context.log.warning(f"OCR requests for video {video_id} refused: {refused[video_id]}")
             continue
         video = cat.get_video(video_id)
         tenant = cat.get_tenant(video.tenant_id)
         items, unknown = _split_known(artifacts, VideoKeys(tenant.id, video_id), items)
         for r in unknown:
-            cat.finish_ocr_request(r.id, error=f"caption {r.caption_id} is not in the video's captions.db")
+            lifecycle.ocr_request_finished(cat, r.id, error=f"caption {r.caption_id} is not in the video's captions.db")
         if unknown:
             context.log.warning(
                 f"OCR requests for video {video_id}: captions {[r.caption_id for r in unknown]} "

@@ -5,34 +5,19 @@ and the run's locks are freed."""
 
 import dagster as dg
 
-from caption_assets.catalog.base import Catalog, StatusColumn, error_details
+from caption_assets.catalog import lifecycle
+from caption_assets.catalog.base import Catalog, StatusColumn
 from caption_assets.errors import BadInputError, without_paths
 from caption_assets.keys import validate_uuid
 from caption_assets.resources.catalog import CatalogResource
-from caption_assets.sensors.uploads import ATTEMPT_TAG
-
-LAYOUT_ASSETS = {"full_frames", "layout_db"}
-CAPTIONS_ASSETS = {"cropped_frames", "captions_db"}
-# for runs whose execution plan cannot be read (a run record built by hand, a deleted snapshot)
-JOB_ASSETS = {
-    "layout_job": LAYOUT_ASSETS,
-    "captions_job": CAPTIONS_ASSETS,
-    "video_job": LAYOUT_ASSETS | CAPTIONS_ASSETS,
-}
-
-
-def assets_of_run(run: dg.DagsterRun, instance: dg.DagsterInstance | None = None) -> set[str]:
-    """The assets a run materializes: its explicit selection, else the steps of its execution
-    plan (so every job is covered, not only the ones named here), else ``JOB_ASSETS``."""
-    assets = {k.to_user_string() for k in (run.asset_selection or ())}
-    if not assets and instance is not None and run.execution_plan_snapshot_id:
-        try:
-            plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-        except Exception:  # a missing snapshot only means the fallback below decides
-            plan = None
-        if plan is not None:
-            assets = set(plan.step_keys_to_execute or (s.key for s in plan.steps))
-    return assets or set(JOB_ASSETS.get(run.job_name, ()))
+from caption_assets.runs import (
+    CAPTIONS_ASSETS,
+    LAYOUT_ASSETS,
+    PARTITION_TAG,
+    assets_of_run,
+    ocr_request_ids,
+    requested_attempt,
+)
 
 
 def columns_for_run(
@@ -54,46 +39,25 @@ def settle_ended_run(
     reason: str,
     instance: dg.DagsterInstance | None = None,
 ) -> list[StatusColumn]:
-    """Mark the run's video ``error`` where it is still ``processing``; free the run's locks.
-    Returns the columns it changed."""
-    partition = run.tags.get("dagster/partition")
+    """The ``lifecycle.run_ended`` event of a Dagster run: the video is its partition, the columns
+    those of its assets. Returns the columns it changed."""
+    partition = run.tags.get(PARTITION_TAG)
     if not partition:
         return []
     try:
         video_id = validate_uuid(partition, "partition key")
     except BadInputError:
         return []
-    for database in ("layout", "captions"):
-        catalog.release_server_lock(video_id, database, run.run_id)
-    video = catalog.get_video(video_id)
-    if video is None:
-        return []
-    changed: list[StatusColumn] = []
-    reason = without_paths(reason)  # the details reach the tenant's people
-    details = error_details(
-        message=f"run {run.run_id} {outcome}: {reason}. Retry by re-materializing the partition "
-        "or setting the status back to 'wait'.",
-        error=reason,
-        run_id=run.run_id,
+    return lifecycle.run_ended(
+        catalog,
+        video_id,
+        run.run_id,
+        columns_for_run(run, instance),
+        outcome,
+        without_paths(reason),  # the details reach the tenant's people
+        requested_attempt=requested_attempt(run.tags),
+        ocr_request_ids=ocr_request_ids(run),
     )
-    for column in columns_for_run(run, instance):
-        status = getattr(video, column)
-        # a run that died before its first step leaves the video waiting; unless a retry has
-        # started a newer attempt since, that video would otherwise wait forever
-        never_started = status in (None, "wait") and run.tags.get(ATTEMPT_TAG) == str(
-            video.processing_attempt
-        )
-        if status == "processing" or never_started:
-            catalog.set_status(video_id, column, "error", details)
-            changed.append(column)
-    for request_id in _ocr_request_ids(run):
-        catalog.finish_ocr_request(request_id, error=f"run {run.run_id} {outcome}: {reason}")
-    return changed
-
-
-def _ocr_request_ids(run: dg.DagsterRun) -> list[str]:
-    ops = (run.run_config or {}).get("ops", {})
-    return list(ops.get("captions_db", {}).get("config", {}).get("ocr_request_ids", []))
 
 
 def _step_failure_reason(context: dg.RunFailureSensorContext) -> str:

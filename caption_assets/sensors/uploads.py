@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from caption_assets.catalog import lifecycle
 from caption_assets.config import PIPELINE_VERSION, get_settings
 from caption_assets.jobs import captions_job, layout_job
 from caption_assets.partitions import VIDEOS_PARTITION_NAME, videos_partitions
@@ -82,7 +83,7 @@ def partition_requests(
     description="Starts a layout run for every upload waiting in the catalog (layout_status='wait').",
 )
 def new_uploads(context: dg.SensorEvaluationContext, catalog: CatalogResource) -> dg.SensorResult:
-    pending = catalog.get().claim_pending_uploads(limit=get_settings().sensor_batch_size)
+    pending = lifecycle.upload_claimed(catalog.get(), limit=get_settings().sensor_batch_size)
     if not pending:
         return dg.SensorResult(skip_reason="no uploads waiting")
     requests = [
@@ -113,7 +114,7 @@ def new_uploads(context: dg.SensorEvaluationContext, catalog: CatalogResource) -
 def layout_approvals(
     context: dg.SensorEvaluationContext, catalog: CatalogResource
 ) -> dg.SensorResult:
-    approved = catalog.get().claim_approved_layouts(limit=get_settings().sensor_batch_size)
+    approved = lifecycle.approval_claimed(catalog.get(), limit=get_settings().sensor_batch_size)
     if not approved:
         return dg.SensorResult(skip_reason="no newly approved layouts")
     requests = [
