@@ -6,13 +6,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from caption_assets.errors import AdmissionError
+
+if TYPE_CHECKING:
+    from caption_assets.processing.video import DecodeLimits
 
 # Tier limits protect a hosted platform's shared machines from its tenants. A person processing
 # their own file on their own machine (`caption-assets process`) has no tier to respect; the work
 # runs in-process, so a context variable scopes the exemption to exactly that work.
 _on_own_machine: ContextVar[bool] = ContextVar("caption_assets_on_own_machine", default=False)
+# What the innermost ``enforcing`` block holds decoding to, for compute that decodes elsewhere (a
+# Modal container does not share this process's context, so the bound travels in its request).
+_enforced: ContextVar[DecodeLimits | None] = ContextVar("caption_assets_enforced_decode_limits", default=None)
 
 
 @contextmanager
@@ -124,5 +131,15 @@ def enforcing(tier: str, limits: dict[str, TierLimits]) -> Iterator[None]:
         max_long_side=max(limit.max_width, limit.max_height),
         max_short_side=min(limit.max_width, limit.max_height),
     )
-    with decode_limits(bound):
-        yield
+    token = _enforced.set(bound)
+    try:
+        with decode_limits(bound):
+            yield
+    finally:
+        _enforced.reset(token)
+
+
+def enforced_decode_limits() -> DecodeLimits | None:
+    """The decode bound of the innermost ``enforcing`` block around the caller; None outside one
+    or on a person's own machine."""
+    return _enforced.get()

@@ -28,6 +28,7 @@ from caption_assets.compute.base import (
     LayoutResult,
     VideoJob,
 )
+from caption_assets.compute.limits import held_to
 from caption_assets.compute.modal import DEFAULT_APP_NAME, FUNCTION_NAMES
 from caption_assets.config import Settings
 from caption_assets.errors import PermanentError
@@ -153,23 +154,42 @@ def _function(step: str) -> Callable[[Callable[..., Any]], Any]:
     )
 
 
+# ``decode_limits`` is the tier's bound the orchestrator held the step to (compute.limits); the
+# container applies it itself, since the orchestrator's context does not reach it.
+
+
 @_function("full_frames")
-def full_frames(tenant_id: str, video_id: str) -> FullFramesResult:
-    return steps.full_frames_step(store_from_env(), VideoJob(tenant_id, video_id))
+def full_frames(
+    tenant_id: str, video_id: str, decode_limits: dict[str, Any] | None = None
+) -> FullFramesResult:
+    with held_to(decode_limits):
+        return steps.full_frames_step(store_from_env(), VideoJob(tenant_id, video_id))
 
 
 @_function("layout")
-def layout(tenant_id: str, video_id: str) -> LayoutResult:
-    return steps.layout_step(store_from_env(), VideoJob(tenant_id, video_id))
+def layout(
+    tenant_id: str, video_id: str, decode_limits: dict[str, Any] | None = None
+) -> LayoutResult:
+    with held_to(decode_limits):
+        return steps.layout_step(store_from_env(), VideoJob(tenant_id, video_id))
 
 
 @_function("cropped_frames")
-def cropped_frames(tenant_id: str, video_id: str, version: int) -> CroppedResult:
-    return steps.cropped_frames_step(store_from_env(), VideoJob(tenant_id, video_id), version)
+def cropped_frames(
+    tenant_id: str, video_id: str, version: int, decode_limits: dict[str, Any] | None = None
+) -> CroppedResult:
+    with held_to(decode_limits):
+        return steps.cropped_frames_step(store_from_env(), VideoJob(tenant_id, video_id), version)
 
 
 @_function("captions")
 def captions(
-    tenant_id: str, video_id: str, reocr_caption_ids: list[int] | None = None
+    tenant_id: str,
+    video_id: str,
+    reocr_caption_ids: list[int] | None = None,
+    decode_limits: dict[str, Any] | None = None,
 ) -> CaptionsResult:
-    return steps.captions_step(store_from_env(), VideoJob(tenant_id, video_id), reocr_caption_ids)
+    with held_to(decode_limits):
+        return steps.captions_step(
+            store_from_env(), VideoJob(tenant_id, video_id), reocr_caption_ids
+        )

@@ -43,6 +43,7 @@ from caption_assets.compute.errors import (
     ComputeUnavailableError,
     RemoteStepError,
 )
+from caption_assets.compute.limits import REQUEST_KEY, limits_request
 from caption_assets.errors import CaptionAssetsError
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class CallInfo:
     function_name: str
     call_id: str
     args: tuple[Any, ...] = field(default=())
+    # keyword arguments of the spawn: the decode limits the orchestrator held the step to, if any
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,14 +194,18 @@ class ModalCompute(Compute):
         where = f"{self.app_name}/{function_name}"
         if self._stopped.is_set():
             raise ComputeCancelledError(f"{step}: not started, this run was cancelled", step=step)
+        # the tier's decode bound does not reach a container through this process's context: it
+        # goes with the request (omitted when unbounded, so such a call is what it always was)
+        limits = limits_request()
+        kwargs: dict[str, Any] = {} if limits is None else {REQUEST_KEY: limits}
         try:
-            call = self.function_lookup(self.app_name, function_name).spawn(*args)
+            call = self.function_lookup(self.app_name, function_name).spawn(*args, **kwargs)
         except Exception as exc:
             translated = self._translate(exc, step, where, call_id=None)
             if translated is exc:
                 raise
             raise translated from exc
-        info = CallInfo(step, self.app_name, function_name, str(call.object_id), args)
+        info = CallInfo(step, self.app_name, function_name, str(call.object_id), args, kwargs)
         in_flight = _InFlight(info, call)
         with self._lock:
             self._in_flight = in_flight

@@ -142,6 +142,45 @@ def test_app_registers_one_function_per_step() -> None:
     assert modal_app.app.name == modal_app.APP_NAME
 
 
+def test_modal_functions_apply_the_decode_limits_of_the_request(
+    rendered: Any, local_env: LocalStore
+) -> None:
+    """The request's limits hold inside the function: a 5 s clip under a 2 s bound, or larger
+    than a pixel bound, is refused before a frame is stored; within the bound it is processed."""
+    from caption_assets.errors import AdmissionError
+
+    video = rendered("short_bottom")
+    w, h = video.truth.width, video.truth.height
+    job = VideoJob(str(uuid.uuid4()), str(uuid.uuid4()))
+    keys = VideoKeys(job.tenant_id, job.video_id)
+    _upload(local_env, video.path, job.tenant_id, job.video_id)
+    roomy = {"label": "the free limit", "max_seconds": 3600, "max_long_side": max(w, h),
+             "max_short_side": min(w, h), "duration_text": "60 min"}
+
+    with pytest.raises(AdmissionError, match="exceeds the free limit of 2 s"):
+        modal_app.full_frames.local(
+            job.tenant_id, job.video_id, decode_limits={**roomy, "max_seconds": 2, "duration_text": "2 s"}
+        )
+    with pytest.raises(AdmissionError, match=rf"resolution {w}x{h} exceeds the free limit"):
+        modal_app.full_frames.local(
+            job.tenant_id, job.video_id, decode_limits={**roomy, "max_long_side": max(w, h) - 2}
+        )
+    assert list(local_env.list(keys.full_frames_prefix())) == []
+    with pytest.raises(PermanentError, match="malformed decode limits"):
+        modal_app.full_frames.local(job.tenant_id, job.video_id, decode_limits={"label": "x"})
+
+    result = modal_app.full_frames.local(job.tenant_id, job.video_id, decode_limits=roomy)
+    assert result.total_frames == video.truth.frame_count
+    assert list(local_env.list(keys.full_frames_prefix()))
+    modal_app.layout.local(job.tenant_id, job.video_id, decode_limits=roomy)
+    # the step that decodes the whole video once more is held the same way
+    with pytest.raises(AdmissionError, match="exceeds the free limit of 2 s"):
+        modal_app.cropped_frames.local(
+            job.tenant_id, job.video_id, 1, decode_limits={**roomy, "max_seconds": 2, "duration_text": "2 s"}
+        )
+    assert list(local_env.list(keys.cropped_frames_prefix(1))) == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["short_bottom", "no_text"])
 def test_modal_functions_leave_the_same_artifacts_as_local_compute(

@@ -55,9 +55,13 @@ Body = Callable[[threading.Event, tuple[Any, ...]], Any]
 
 # --- the stand-in ---------------------------------------------------------------------------------
 class StandInCall:
-    def __init__(self, body: Body, args: tuple[Any, ...], remote_timeout: float) -> None:
+    def __init__(
+        self, body: Body, args: tuple[Any, ...], remote_timeout: float,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.object_id = f"fc-{uuid.uuid4().hex[:26]}"
         self.args = args
+        self.kwargs = dict(kwargs or {})
         self.cancel_requests: list[bool] = []
         self._cancel = threading.Event()
         self._done = threading.Event()
@@ -119,15 +123,15 @@ class StandInFunction:
         self.modal = modal
         self.name = name
 
-    def spawn(self, *args: Any) -> StandInCall:
+    def spawn(self, *args: Any, **kwargs: Any) -> StandInCall:
         script = self.modal.scripts[self.name]
         body, remote_timeout = (
-            script.popleft() if script else (self.modal.default_body(self.name), None)
+            script.popleft() if script else (self.modal.default_body(self.name, kwargs), None)
         )
         if isinstance(body, BaseException):  # a failure of spawn itself, before any call exists
             self.modal.spawn_failures[self.name] += 1
             raise body
-        call = StandInCall(body, args, remote_timeout or self.modal.remote_timeout)
+        call = StandInCall(body, args, remote_timeout or self.modal.remote_timeout, kwargs)
         self.modal.calls[self.name].append(call)
         return call
 
@@ -151,9 +155,11 @@ class StandInModal:
         """Queue bodies; ``remote_timeout`` is the function's own timeout for these calls."""
         self.scripts[name].extend((body, remote_timeout) for body in bodies)
 
-    def default_body(self, name: str) -> Body:
+    def default_body(self, name: str, kwargs: dict[str, Any] | None = None) -> Body:
+        """The app's real function body, given the spawn's keyword arguments too (scripted bodies
+        ignore those)."""
         function = getattr(modal_app, name)
-        return lambda _cancel, args: function.local(*args)
+        return lambda _cancel, args: function.local(*args, **(kwargs or {}))
 
 
 def returns(value: Any) -> Body:
@@ -225,6 +231,31 @@ def test_arguments_of_every_step_reach_the_function() -> None:
         (JOB.tenant_id, JOB.video_id, [4, 7]),
         (JOB.tenant_id, JOB.video_id, None),
     ]
+
+
+def test_the_tier_decode_limits_travel_with_every_request() -> None:
+    """The bound ``enforcing`` holds an in-process step to is sent as a plain mapping; a call made
+    outside a bound (a person's own machine) carries nothing extra."""
+    from caption_assets.admission import TierLimits, enforcing, on_own_machine
+
+    stand_in = StandInModal()
+    for name in FUNCTION_NAMES.values():
+        stand_in.script(name, *(returns(name) for _ in range(3)))
+    c = compute(stand_in)
+    limits = {"free": TierLimits(600, 1024**3, 1920, 1080)}
+    with enforcing("free", limits):
+        c.full_frames(JOB), c.layout(JOB), c.cropped_frames(JOB, 2), c.captions(JOB, [5])
+    c.full_frames(JOB)
+    with on_own_machine(), enforcing("free", limits):
+        c.full_frames(JOB)
+
+    expected = {"label": "the free limit", "max_seconds": 600, "max_long_side": 1920,
+                "max_short_side": 1080, "duration_text": "10 min"}
+    for name in FUNCTION_NAMES.values():
+        assert stand_in.calls[name][0].kwargs == {"decode_limits": expected}, name
+    assert [call.kwargs for call in stand_in.calls["full_frames"][1:]] == [{}, {}]
+    assert [info.kwargs for info in c.calls] == [{"decode_limits": expected}] * 4 + [{}, {}]
+    assert stand_in.calls["captions"][0].args == (JOB.tenant_id, JOB.video_id, [5])
 
 
 def test_remote_timeout_is_retryable_and_the_retry_succeeds() -> None:
@@ -572,3 +603,34 @@ def test_partial_failure_leaves_error_and_a_retry_completes(modal_platform: Any,
     assert platform.store.exists(keys.layout_db())
     assert list(platform.store.list(keys.full_frames_prefix())) == frames
     assert len(stand_in.calls["full_frames"]) == 1  # the frames were not made again
+
+
+@pytest.mark.slow
+def test_dagster_full_frames_on_modal_is_held_to_the_tier_limits_in_the_container(
+    modal_platform: Any, rendered: Any
+) -> None:
+    """A 5 s upload on a tier limited to 2 s: the remote function itself refuses it from the
+    request's limits, before storing a frame (not the orchestrator after the container decoded
+    the whole file)."""
+    from caption_assets.errors import AdmissionError
+
+    platform, stand_in = modal_platform
+    video_id = platform.upload(rendered("short_bottom").path, tier="free")
+    two_seconds = {"free": {"max_duration_seconds": 2, "max_size_bytes": 1024**3,
+                            "max_width": 4096, "max_height": 4096}}
+
+    result = dg.materialize(
+        [full_frames], partition_key=video_id, instance=platform.instance,
+        resources=platform.with_settings(tier_limits=two_seconds), raise_on_error=False,
+    )
+
+    assert not result.success
+    (call,) = stand_in.calls["full_frames"]
+    assert call.kwargs["decode_limits"]["max_seconds"] == 2
+    with pytest.raises(AdmissionError, match="exceeds the free limit of 2 s"):
+        call.get(timeout=0)  # the container's own verdict
+    row = platform.catalog.get_video(video_id)
+    assert row.layout_status == "error"
+    assert "exceeds the free limit of 2 s" in row.layout_error_details["message"]
+    keys = VideoKeys(row.tenant_id, video_id)
+    assert list(platform.store.list(keys.full_frames_prefix())) == []
