@@ -81,6 +81,7 @@ def measure(catalog_url: str, dagster_url: str, rows: int, ticks: int) -> dict[s
     from caption_assets.partitions import VIDEOS_PARTITION_NAME
     from caption_assets.platform import dagster_storage_url
     from caption_assets.resources.catalog import CatalogResource, close_catalogs
+    from caption_assets.resources.settings import PlatformSettings
     from caption_assets.sensors.uploads import new_uploads
 
     with PostgresCatalog(catalog_url, min_size=1, max_size=2) as catalog:
@@ -94,7 +95,7 @@ def measure(catalog_url: str, dagster_url: str, rows: int, ticks: int) -> dict[s
         "storage": {"postgres": {"postgres_url": dagster_storage_url(dagster_url)}},
         "run_coordinator": _coordinator(),
     }
-    resources = {"catalog": CatalogResource(database_url=catalog_url)}
+    resources = {"catalog": CatalogResource(database_url=catalog_url), "settings": PlatformSettings()}
     figures: dict[str, float] = {}
     with dg.instance_for_test(overrides=overrides) as instance:
         try:

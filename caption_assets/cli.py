@@ -192,6 +192,7 @@ def _stop_interrupted(state: _ProcessState, signum: int) -> NoReturn:
     """Terminate the run, settle the video ``error``, free its locks, delete the temp dir and exit
     128 + signal. The run's thread may still be inside native decoding or OCR code, so the process
     leaves with ``os._exit`` after running the exit hooks (the embedded Postgres handle) itself."""
+    from caption_assets.runs import PARTITION_TAG
     from caption_assets.sensors.run_status import settle_ended_run
 
     for s in (signal.SIGINT, signal.SIGTERM):
@@ -217,7 +218,7 @@ def _stop_interrupted(state: _ProcessState, signum: int) -> NoReturn:
                 run = dg.DagsterRun(
                     job_name=state.job_name,
                     run_id=state.run_id or "none",
-                    tags={**state.tags, "dagster/partition": state.video_id},
+                    tags={**state.tags, PARTITION_TAG: state.video_id},
                 )
             settle_ended_run(state.catalog, run, "was interrupted", reason, state.instance)
             message += f": video {state.video_id} set to error; run the command again to start over"
@@ -296,8 +297,6 @@ def process(
 
 
 def _process(video: Path, out: Path, tenant: str, output_format: str, state: _ProcessState) -> None:
-    from datetime import datetime, timezone
-
     from dagster import DagsterInstance
 
     from caption_assets.admission import on_own_machine
@@ -306,7 +305,8 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
     from caption_assets.keys import VideoKeys
     from caption_assets.partitions import VIDEOS_PARTITION_NAME
     from caption_assets.platform import process_temp_dir, repair_after_crash, upload_video
-    from caption_assets.priority import VIDEO_TAG, priority_for, priority_tags
+    from caption_assets.resources.settings import PlatformSettings
+    from caption_assets.runs import run_tags
     from caption_assets.processing.captions_db import read_captions
     from caption_assets.processing.video import probe
 
@@ -334,8 +334,11 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
     err.print(f"video {video_id} (tenant {tenant_row.name})")
     instance.add_dynamic_partitions(VIDEOS_PARTITION_NAME, [video_id])
     defs = build_definitions(settings)
-    priority = priority_for(tenant_row.tier, row.uploaded_at, datetime.now(timezone.utc))
-    state.tags = {**priority_tags(tenant_row.id, tenant_row.tier, priority), VIDEO_TAG: video_id}
+    policy = PlatformSettings.from_settings(settings).priority_policy()
+    state.tags = run_tags(
+        video_id, tenant_row.id, tenant_row.tier, row.uploaded_at, policy,
+        attempt=row.processing_attempt,
+    )
 
     def run(job_name: str) -> bool:
         state.job_name, state.run_id = job_name, str(uuid.uuid4())

@@ -14,6 +14,7 @@ from caption_assets.maintenance import maintenance_job, maintenance_schedule
 from caption_assets.retention import delete_tenant_job, retention_job, retention_schedule
 from caption_assets.resources.catalog import CatalogResource
 from caption_assets.resources.compute import ComputeResource
+from caption_assets.resources.settings import PlatformSettings
 from caption_assets.resources.store import StoreResource
 from caption_assets.sensors.ocr_requests import caption_ocr_requests
 from caption_assets.sensors.queue import queued_run_aging
@@ -48,7 +49,12 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     else:
         store = StoreResource(backend="local", root=str(data_dir / "artifacts"))
     compute = ComputeResource(backend=settings.compute, modal_app=settings.modal_app)
-    return {"catalog": catalog, "store": store, "compute": compute}
+    return {
+        "catalog": catalog,
+        "store": store,
+        "compute": compute,
+        "settings": PlatformSettings.from_settings(settings),
+    }
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:

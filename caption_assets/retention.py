@@ -17,17 +17,16 @@ import dagster as dg
 from pydantic import Field
 
 from caption_assets.catalog.base import Catalog
-from caption_assets.config import get_settings
 from caption_assets.keys import VideoKeys, tenant_prefix, validate_uuid
 from caption_assets.partitions import VIDEOS_PARTITION_NAME
 from caption_assets.resources.catalog import CatalogResource
+from caption_assets.resources.settings import PlatformSettings
 from caption_assets.resources.store import StoreResource
-from caption_assets.sensors.refused import IN_FLIGHT
+from caption_assets.runs import IN_FLIGHT, PARTITION_TAG
 from caption_assets.store.base import ArtifactStore
 
 # one catalog page, one run-storage query and one mark call per this many videos
 PAGE_SIZE = 200
-PARTITION_TAG = "dagster/partition"
 
 
 @dataclass
@@ -172,14 +171,15 @@ class RetentionConfig(dg.Config):
     deleted_grace_hours: float | None = Field(
         default=None,
         ge=0,
-        description="Purge videos deleted at least this many hours ago. "
-        "Default: CAPTION_ASSETS_RETENTION_DELETED_GRACE_HOURS (24).",
+        description="Purge videos deleted at least this many hours ago. Default: the settings "
+        "resource's retention_deleted_grace_hours (CAPTION_ASSETS_RETENTION_DELETED_GRACE_HOURS, 24).",
     )
     archived_days: float | None = Field(
         default=None,
         gt=0,
-        description="Purge videos archived at least this many days ago. "
-        "Default: CAPTION_ASSETS_RETENTION_ARCHIVED_DAYS (unset: archived videos are kept).",
+        description="Purge videos archived at least this many days ago. Default: the settings "
+        "resource's retention_archived_days (CAPTION_ASSETS_RETENTION_ARCHIVED_DAYS; unset: "
+        "archived videos are kept).",
     )
     max_videos: int = Field(default=10_000, ge=1, description="Candidates looked at per run.")
 
@@ -195,8 +195,8 @@ def purge_expired_videos(
     config: RetentionConfig,
     catalog: CatalogResource,
     store: StoreResource,
+    settings: PlatformSettings,
 ) -> int:
-    settings = get_settings()
     grace_hours = (
         config.deleted_grace_hours
         if config.deleted_grace_hours is not None

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 
 from caption_assets.config import PIPELINE_VERSION
+from caption_assets.partitions import VIDEOS_PARTITION_NAME, videos_partitions
 from caption_assets.priority import (
     SINCE_TAG,
     VIDEO_TAG,
@@ -17,6 +18,9 @@ from caption_assets.priority import (
     priority_for,
     priority_tags,
 )
+
+# how often the sensors that request runs tick
+SENSOR_INTERVAL_SECONDS = 5
 
 PARTITION_TAG = "dagster/partition"
 RUN_KEY_TAG = "dagster/run_key"
@@ -81,6 +85,23 @@ def captions_run_key(video_id: str, layout_approved_at: datetime) -> str:
 def reocr_run_key(video_id: str, request_ids: Iterable[str]) -> str:
     """One re-read per set of OCR requests."""
     return f"reocr:{video_id}:{','.join(sorted(request_ids))}:{PIPELINE_VERSION}"
+
+
+def new_partition_keys(instance: dg.DagsterInstance, keys: list[str]) -> list[str]:
+    """The keys without a partition yet. One query for the partition list: a per-key lookup opens
+    a storage connection each (about 7 ms apiece, 0.7 s for a full batch)."""
+    if not keys:
+        return []
+    existing = set(instance.get_dynamic_partitions(VIDEOS_PARTITION_NAME))
+    return [k for k in dict.fromkeys(keys) if k not in existing]
+
+
+def partition_requests(
+    instance: dg.DagsterInstance, video_ids: list[str]
+) -> list[dg.AddDynamicPartitionsRequest]:
+    """The partitions a batch of run requests needs that do not exist yet."""
+    new_keys = new_partition_keys(instance, video_ids)
+    return [videos_partitions.build_add_request(new_keys)] if new_keys else []
 
 
 class CaptionsConfig(dg.Config):

@@ -8,7 +8,6 @@ import dagster as dg
 
 from caption_assets import quality
 from caption_assets.admission import admit, enforcing
-from caption_assets.config import get_settings
 from caption_assets.checks import to_check_result
 from caption_assets.assets.runtime import (
     COMPUTE_RETRY_POLICY,
@@ -23,6 +22,7 @@ from caption_assets.keys import VideoKeys
 from caption_assets.partitions import videos_partitions
 from caption_assets.resources.catalog import CatalogResource
 from caption_assets.resources.compute import ComputeResource
+from caption_assets.resources.settings import PlatformSettings
 from caption_assets.resources.store import StoreResource
 
 # captions.py's asset (which imports this module): a run materializing it after layout_db claims
@@ -63,13 +63,14 @@ def full_frames(
     catalog: CatalogResource,
     store: StoreResource,
     compute: ComputeResource,
+    settings: PlatformSettings,
 ) -> dg.MaterializeResult:
     cat = catalog.get()
     video_id = context.partition_key
     with status_guard(context, "full_frames", partial(lifecycle.layout_failed, cat, video_id)):
         vc = load_video(cat, video_id)
         attempt = lifecycle.layout_started(cat, vc.video.id)
-        limits = get_settings().limits()
+        limits = settings.limits()
         artifacts = store.get(tenant_exists=cat.tenant_exists)
         # the size of what was stored, not what the uploader declared in the catalog row
         stored = artifacts.size(VideoKeys(vc.tenant.id, vc.video.id).video())

@@ -178,7 +178,7 @@ def run_ended(
     ocr_request_ids: Iterable[str] = (),
 ) -> list[StatusColumn]:
     """A run ended badly (crash, termination, interruption) without its steps recording it: its
-    locks are freed, its columns still ``processing`` become ``error``, and so do columns still
+    locks are freed, its columns still ``processing`` become ``error``, and so does a layout still
     ``wait`` for the attempt it was requested for (it died before its first step; a retry that
     started a newer attempt since keeps its wait). Returns the columns changed."""
     release_locks(catalog, video_id, run_id)
@@ -194,7 +194,13 @@ def run_ended(
     changed: list[StatusColumn] = []
     for column in columns:
         status = getattr(video, column)
-        never_started = status in (None, "wait") and requested_attempt == video.processing_attempt
+        # the attempt counts layout attempts: captions columns of a run that never reached them
+        # are not its to settle
+        never_started = (
+            column == "layout_status"
+            and status == "wait"
+            and requested_attempt == video.processing_attempt
+        )
         if status == "processing" or never_started:
             catalog.set_status(video_id, column, "error", details)
             changed.append(column)

@@ -10,14 +10,20 @@ import dagster as dg
 from caption_assets.assets.captions import captions_db
 from caption_assets.catalog import lifecycle
 from caption_assets.catalog.base import OcrRequest
-from caption_assets.config import PIPELINE_VERSION, get_settings
 from caption_assets.jobs import captions_job
 from caption_assets.keys import VideoKeys
 from caption_assets.processing.captions_db import read_captions
 from caption_assets.resources.catalog import CatalogResource
+from caption_assets.resources.settings import PlatformSettings
 from caption_assets.resources.store import StoreResource
+from caption_assets.runs import (
+    SENSOR_INTERVAL_SECONDS,
+    partition_requests,
+    reocr_run_config,
+    reocr_run_key,
+    run_tags,
+)
 from caption_assets.store.base import ArtifactStore
-from caption_assets.sensors.uploads import SENSOR_INTERVAL_SECONDS, partition_requests, run_tags
 
 
 def _split_known(
@@ -42,11 +48,14 @@ def _split_known(
     description="Re-reads single captions a person asked for (caption OCR request rows).",
 )
 def caption_ocr_requests(
-    context: dg.SensorEvaluationContext, catalog: CatalogResource, store: StoreResource
+    context: dg.SensorEvaluationContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    settings: PlatformSettings,
 ) -> dg.SensorResult:
     cat = catalog.get()
     artifacts = store.get(tenant_exists=cat.tenant_exists)
-    claimed = cat.claim_ocr_requests(limit=get_settings().sensor_batch_size)
+    claimed = cat.claim_ocr_requests(limit=settings.sensor_batch_size)
     if not claimed:
         return dg.SensorResult(skip_reason="no caption OCR requests queued")
     by_video: dict[str, list] = defaultdict(list)
@@ -54,6 +63,7 @@ def caption_ocr_requests(
         by_video[request.video_id].append(request)
     refused = cat.refused_videos(list(by_video))
     requests: list[dg.RunRequest] = []
+    policy = settings.priority_policy()
     for video_id, items in by_video.items():
         if video_id in refused:
             for r in items:
@@ -72,23 +82,14 @@ def caption_ocr_requests(
             )
         if not items:
             continue
-        ids = sorted({r.id for r in items})
+        ids = [r.id for r in items]
         requests.append(
             dg.RunRequest(
                 partition_key=video_id,
                 asset_selection=[captions_db.key],
-                run_key=f"reocr:{video_id}:{','.join(ids)}:{PIPELINE_VERSION}",
-                run_config={
-                    "ops": {
-                        "captions_db": {
-                            "config": {
-                                "reocr_caption_ids": sorted({r.caption_id for r in items}),
-                                "ocr_request_ids": ids,
-                            }
-                        }
-                    }
-                },
-                tags=run_tags(video_id, tenant.id, tenant.tier, video.uploaded_at),
+                run_key=reocr_run_key(video_id, ids),
+                run_config=reocr_run_config((r.caption_id for r in items), ids),
+                tags=run_tags(video_id, tenant.id, tenant.tier, video.uploaded_at, policy),
             )
         )
     return dg.SensorResult(

@@ -30,7 +30,7 @@ from caption_assets.priority import (
     PriorityPolicy,
     priority_for,
 )
-from caption_assets.sensors.uploads import priority_policy
+from caption_assets.resources.settings import PlatformSettings
 
 AGING_INTERVAL_SECONDS = 30
 # queued runs are read in pages so a long queue does not sit in memory at once
@@ -121,7 +121,11 @@ def retag_queued_runs(instance: dg.DagsterInstance, now: datetime, policy: Prior
     description="Raises the dagster/priority of queued runs as they wait (tier base + age, and 100 "
     "past max_wait_hours) so the queued run coordinator cannot starve low tiers.",
 )
-def queued_run_aging(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-    changed = retag_queued_runs(context.instance, datetime.now(timezone.utc), priority_policy())
+def queued_run_aging(
+    context: dg.SensorEvaluationContext, settings: PlatformSettings
+) -> dg.SkipReason:
+    changed = retag_queued_runs(
+        context.instance, datetime.now(timezone.utc), settings.priority_policy()
+    )
     # a sensor without a job only reports; the skip reason shows the work done in the UI
     return dg.SkipReason(f"re-tagged {changed} queued run(s)")

@@ -4,13 +4,7 @@ import dagster as dg
 
 from caption_assets.priority import VIDEO_TAG
 from caption_assets.resources.catalog import CatalogResource
-
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
+from caption_assets.runs import IN_FLIGHT, PARTITION_TAG
 
 
 def cancel_refused_runs(instance: dg.DagsterInstance, catalog: CatalogResource) -> list[str]:
@@ -19,7 +13,7 @@ def cancel_refused_runs(instance: dg.DagsterInstance, catalog: CatalogResource) 
     by_video: dict[str, list[dg.DagsterRun]] = {}
     for record in records:
         run = record.dagster_run
-        video = run.tags.get(VIDEO_TAG) or run.tags.get("dagster/partition")
+        video = run.tags.get(VIDEO_TAG) or run.tags.get(PARTITION_TAG)
         if video:
             by_video.setdefault(video, []).append(run)
     if not by_video:

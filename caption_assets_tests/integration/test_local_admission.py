@@ -3,14 +3,11 @@ on their own machine (`caption-assets process`)."""
 
 from __future__ import annotations
 
-import json
-
 import dagster as dg
 import pytest
 
 from caption_assets.admission import on_own_machine
 from caption_assets.assets.layout import full_frames
-from caption_assets.config import get_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -18,51 +15,38 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TINY_FREE = {"free": {"max_duration_seconds": 1, "max_size_bytes": 1024, "max_width": 64, "max_height": 64}}
 
 
-@pytest.fixture
-def tiny_free_limits(monkeypatch):
-    monkeypatch.setenv("CAPTION_ASSETS_TIER_LIMITS", json.dumps(TINY_FREE))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def _full_frames(platform, video_id):
+def _full_frames(platform, video_id, tier_limits):
     return dg.materialize(
         [full_frames], partition_key=video_id, instance=platform.instance,
-        resources=platform.resources, raise_on_error=False,
+        resources=platform.with_settings(tier_limits=tier_limits), raise_on_error=False,
     )
 
 
-def test_uploaded_video_is_refused_but_own_machine_is_not(platform, rendered, tiny_free_limits) -> None:
+def test_uploaded_video_is_refused_but_own_machine_is_not(platform, rendered) -> None:
     video = rendered("short_bottom")
     uploaded = platform.upload(video.path, tenant="acme", tier="free")
-    assert not _full_frames(platform, uploaded).success
+    assert not _full_frames(platform, uploaded, TINY_FREE).success
     row = platform.catalog.get_video(uploaded)
     assert row.layout_status == "error"
     assert "exceeds the free limit" in row.layout_error_details["message"]
 
     local = platform.upload(video.path, tenant="local", tier="free")
     with on_own_machine():
-        assert _full_frames(platform, local).success
+        assert _full_frames(platform, local, TINY_FREE).success
     assert platform.catalog.get_video(local).layout_status == "processing"  # layout_db comes next
 
 
 def test_size_limit_holds_on_the_stored_file_not_the_declared_size(
-    platform, rendered, catalog_dsn, monkeypatch
+    platform, rendered, catalog_dsn
 ) -> None:
     """The uploader declares 1 byte; the stored object is what counts."""
     import psycopg
 
     video = rendered("short_bottom")
     roomy = {"free": {"max_duration_seconds": 3600, "max_size_bytes": 1024, "max_width": 4096, "max_height": 4096}}
-    monkeypatch.setenv("CAPTION_ASSETS_TIER_LIMITS", json.dumps(roomy))
-    get_settings.cache_clear()
-    try:
-        uploaded = platform.upload(video.path, tenant="acme", tier="free")
-        with psycopg.connect(catalog_dsn, autocommit=True) as db:
-            db.execute("update captionacc.videos set size_bytes = 1 where id = %s", (uploaded,))
-        assert not _full_frames(platform, uploaded).success
-        message = platform.catalog.get_video(uploaded).layout_error_details["message"]
-        assert "file size" in message and "exceeds the free limit of 1 KiB" in message
-    finally:
-        get_settings.cache_clear()
+    uploaded = platform.upload(video.path, tenant="acme", tier="free")
+    with psycopg.connect(catalog_dsn, autocommit=True) as db:
+        db.execute("update captionacc.videos set size_bytes = 1 where id = %s", (uploaded,))
+    assert not _full_frames(platform, uploaded, roomy).success
+    message = platform.catalog.get_video(uploaded).layout_error_details["message"]
+    assert "file size" in message and "exceeds the free limit of 1 KiB" in message

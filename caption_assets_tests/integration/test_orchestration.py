@@ -10,7 +10,6 @@ import pytest
 
 from caption_assets.assets.layout import full_frames, layout_db
 from caption_assets.assets.runtime import acquire_waiting, video_locks
-from caption_assets.config import get_settings
 from caption_assets.errors import LockHeldError
 from caption_assets.maintenance import repair_stuck_videos
 from caption_assets_tests.fixtures.runs import add_run
@@ -57,21 +56,14 @@ def test_inactive_tenant_work_is_refused_by_the_asset(platform, not_a_video) -> 
     assert "not active" in failure.event_specific_data.error.message
 
 
-def test_admission_refuses_a_video_over_its_tier_limits(platform, rendered, monkeypatch) -> None:
-    monkeypatch.setenv(
-        "CAPTION_ASSETS_TIER_LIMITS",
-        '{"free": {"max_duration_seconds": 2, "max_size_bytes": 1000000000,'
-        ' "max_width": 7680, "max_height": 7680}}',
+def test_admission_refuses_a_video_over_its_tier_limits(platform, rendered) -> None:
+    limits = {"free": {"max_duration_seconds": 2, "max_size_bytes": 1000000000,
+                       "max_width": 7680, "max_height": 7680}}
+    video_id = platform.upload(rendered("short_bottom").path, tier="free")
+    result = dg.materialize(
+        [full_frames, layout_db], partition_key=video_id, instance=platform.instance,
+        resources=platform.with_settings(tier_limits=limits), raise_on_error=False,
     )
-    get_settings.cache_clear()
-    try:
-        video_id = platform.upload(rendered("short_bottom").path, tier="free")
-        result = dg.materialize(
-            [full_frames, layout_db], partition_key=video_id, instance=platform.instance,
-            resources=platform.resources, raise_on_error=False,
-        )
-    finally:
-        get_settings.cache_clear()
     assert not result.success
     row = platform.catalog.get_video(video_id)
     assert row.layout_status == "error"

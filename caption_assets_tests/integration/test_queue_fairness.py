@@ -55,6 +55,7 @@ from caption_assets.priority import (
     priority_for,
     priority_tags,
 )
+from caption_assets.resources.settings import PlatformSettings
 from caption_assets.sensors.queue import (
     changed_priority_tags,
     queued_run_aging,
@@ -256,7 +257,9 @@ def test_sensor_retags_queued_runs_with_the_real_clock(queue_instance) -> None:
     instance.run_coordinator.submit_run(SubmitRunContext(manual, ctx.create_request_context()))
 
     assert queued_run_aging.default_status == dg.DefaultSensorStatus.RUNNING
-    result = queued_run_aging(dg.build_sensor_context(instance=instance))
+    result = queued_run_aging(
+        dg.build_sensor_context(instance=instance, resources={"settings": PlatformSettings()})
+    )
     assert isinstance(result, dg.SkipReason) and "re-tagged 1 " in (result.skip_message or "")
     assert instance.get_run_by_id(old).tags[PRIORITY_TAG] == "100"  # 7 h > the 6 h default guard
     assert instance.get_run_by_id(fresh).tags[PRIORITY_TAG] == "90"

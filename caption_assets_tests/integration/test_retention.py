@@ -223,7 +223,7 @@ def test_jobs_in_process(platform, not_a_video: Path) -> None:
     acme, globex = tenant_id(platform.catalog, "acme"), tenant_id(platform.catalog, "globex")
     gone_keys, kept_keys = write_artifacts(platform.store, acme, gone), write_artifacts(platform.store, globex, kept)
     platform.catalog.mark_deleted(gone)
-    resources = {k: platform.resources[k] for k in ("catalog", "store")}
+    resources = {k: platform.resources[k] for k in ("catalog", "store", "settings")}
 
     result = retention_job.execute_in_process(
         instance=platform.instance,

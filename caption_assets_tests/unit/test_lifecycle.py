@@ -97,6 +97,8 @@ TABLE: list[tuple[str, list[Event], tuple[str | None, str | None, str | None], b
      ("done", "error", "error"), True),
     ("run ended mid-layout", [started, ended(ALL)], ("error", None, None), False),
     ("run ended before its first step", [ended(("layout_status",), attempt=0)], ("error", None, None), False),
+    # the attempt is the layout's: captions columns the run never reached stay unset
+    ("video_job run ended before its first step", [ended(ALL, attempt=0)], ("error", None, None), False),
     ("run of an older attempt ended", [ended(("layout_status",), attempt=7)], ("wait", None, None), False),
     ("run ended after its work was recorded", [started, approved, ended(ALL)], ("done", None, None), True),
     ("run ended mid-captions", [started, approved, boundaries, ended(CAPTIONS)], ("done", "error", None), True),
