@@ -28,6 +28,7 @@ from caption_assets.resources.catalog import CatalogResource
 from caption_assets.resources.compute import ComputeResource
 from caption_assets.resources.store import StoreResource
 from caption_assets.runs import CaptionsConfig
+from caption_assets.store.base import ArtifactStore
 
 CAPTIONS_CHECKS = [
     dg.AssetCheckSpec(
@@ -104,6 +105,21 @@ def cropped_frames(
     )
 
 
+def _prune_cropped_frames(
+    context: dg.AssetExecutionContext, store: ArtifactStore, keys: VideoKeys, current: int
+) -> int:
+    """Delete the chunks of every cropped_frames version older than ``current``, the one these
+    captions were made from: nothing reads them any more. A failure only leaves them for the next
+    captions run; the captions are recorded already. Returns how many objects went."""
+    deleted = 0
+    for version in range(1, current):
+        try:
+            deleted += store.delete_prefix(keys.cropped_frames_prefix(version))
+        except Exception as exc:  # noqa: BLE001 - clean-up must not fail recorded captions
+            context.log.warning(f"cropped_frames_v{version} not deleted, left for the next run: {exc}")
+    return deleted
+
+
 @dg.asset(
     partitions_def=videos_partitions,
     deps=[cropped_frames],
@@ -146,10 +162,13 @@ def captions_db(
                 quality.findings_details(blocking, context.run.run_id) if blocking else None,
                 ocr_request_ids=config.ocr_request_ids,
             )
+    pruned = _prune_cropped_frames(context, artifacts, keys, vc.video.current_cropped_frames_version)
     return dg.MaterializeResult(
         metadata={
             **compute_metadata(backend),
             **vc.metadata(),
+            "cropped_frames_version": vc.video.current_cropped_frames_version,
+            "older_cropped_frames_objects_deleted": pruned,
             "captions": result.caption_count,
             "ocr_errors": result.ocr_error_count,
             "carried_over": result.carried_over_count,

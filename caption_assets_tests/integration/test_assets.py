@@ -104,3 +104,21 @@ def test_captions_refused_before_layout_approval(platform, rendered) -> None:
     row = platform.catalog.get_video(video_id)
     assert row.boundaries_status == "error"
     assert "not approved" in row.boundaries_error_details["message"]
+
+
+@pytest.mark.slow
+def test_second_captions_run_leaves_only_the_newest_cropped_frames(platform, rendered) -> None:
+    video_id = platform.upload(rendered("short_bottom").path, tenant="acme", tier="premium")
+    assert _materialize(platform, LAYOUT, video_id).success
+    assert _materialize(platform, CAPTIONS, video_id).success
+    second = _materialize(platform, CAPTIONS, video_id)
+    assert second.success
+    row = platform.catalog.get_video(video_id)
+    assert row.current_cropped_frames_version == 2
+    keys = VideoKeys(row.tenant_id, video_id)
+    versions = {
+        k[len(keys.client_prefix()) :].split("/")[0]
+        for k in platform.store.list(keys.client_prefix() + "cropped_frames_v")
+    }
+    assert versions == {"cropped_frames_v2"}
+    assert list(platform.store.list(keys.captions_db())) == [keys.captions_db()]
