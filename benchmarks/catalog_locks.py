@@ -18,8 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
-from caption_assets.catalog.embedded import ensure_embedded, stop_embedded
-from caption_assets.catalog.postgres import PostgresCatalog
+from caption_assets.core.catalog.embedded import ensure_embedded, stop_embedded
+from caption_assets.core.catalog.postgres import PostgresCatalog
 
 
 def measure(dsn: str, n: int) -> list[float]:

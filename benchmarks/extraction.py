@@ -2,7 +2,7 @@
 
     python -m benchmarks.extraction [--quick] [--case SUBSTRING] [--keep DIR]
 
-Renders a varied set of captioned videos with ``caption_assets.synthetic`` (Pillow's default font and
+Renders a varied set of captioned videos with ``caption_synthetic`` (Pillow's default font and
 matplotlib's DejaVu fonts in several sizes and styles; colours, outlines, boxes; top, bottom and two
 simultaneous zones; gradient, textured panning and busy moving backgrounds; fades; cues shorter than
 0.5 s; two-line cues; back-to-back cues; the same text twice with a gap; 480p, 720p, 1080p, 4K,
@@ -106,7 +106,7 @@ def _cjk_font() -> str | None:
 
 def _sequence(start: float, count: int, length: float, gap: float, offset: int = 0,
               position: str = "bottom", two_line_every: int = 0) -> list:
-    from caption_assets.synthetic import Cue
+    from caption_synthetic import Cue
 
     cues, t = [], start
     for i in range(count):
@@ -120,7 +120,7 @@ def _sequence(start: float, count: int, length: float, gap: float, offset: int =
 
 def _mixed(start: float = 0.4) -> list:
     """Back-to-back cues, a short cue (< 0.5 s), the same text twice with a gap, a two-line cue."""
-    from caption_assets.synthetic import Cue
+    from caption_synthetic import Cue
 
     return [
         Cue(_LINES[0], start, start + 1.8),
@@ -142,7 +142,7 @@ class Case:
 
 
 def cases(quick: bool, name_contains: str | None = None) -> tuple[list[Case], list[str]]:
-    from caption_assets.synthetic import Cue, VideoSpec
+    from caption_synthetic import Cue, VideoSpec
 
     fonts = _fonts()
     notes: list[str] = []
@@ -203,7 +203,7 @@ _TICKER = "BREAKING: markets up 3% - rain expected tomorrow - city council meets
 def _overlay_cases(f) -> list[Case]:
     """Captions next to text that is not a caption (logos, signs, title cards, tickers, scene words):
     every overlay predicted as a caption costs precision. Names start with "overlays" (``--case``)."""
-    from caption_assets.synthetic import VideoSpec, logo, scene_words, signs, ticker, title_card
+    from caption_synthetic import VideoSpec, logo, scene_words, signs, ticker, title_card
 
     return [
         Case("overlays 720p logo+signs gradient", VideoSpec(
@@ -235,7 +235,7 @@ def _overlay_cases(f) -> list[Case]:
 
 
 def _vfr_spec(font: str | None):
-    from caption_assets.synthetic import VideoSpec
+    from caption_synthetic import VideoSpec
 
     times: list[float] = []
     t = 0.0
@@ -247,13 +247,13 @@ def _vfr_spec(font: str | None):
 
 
 def _first_spec():
-    from caption_assets.synthetic import VideoSpec
+    from caption_synthetic import VideoSpec
 
     return VideoSpec(duration=5.0, seed=20, cues=tuple(_sequence(0.5, 2, 1.8, 0.4)))
 
 
 def _e2e_spec(width: int, height: int):
-    from caption_assets.synthetic import VideoSpec
+    from caption_synthetic import VideoSpec
 
     return VideoSpec(width=width, height=height, duration=60.0, background="noise", seed=21,
                      cues=tuple(_sequence(0.5, 22, 2.2, 0.45, two_line_every=5)))
@@ -264,7 +264,7 @@ def _e2e_spec(width: int, height: int):
 
 
 def worker(video: Path, out: Path) -> None:
-    from caption_assets.processing import pipeline
+    from caption_assets.core.processing import pipeline
 
     times: dict[str, list[float]] = {}
 
@@ -358,7 +358,7 @@ def _mark(ok: bool) -> str:
 
 
 def run_case(case: Case, work: Path) -> dict:
-    from caption_assets.synthetic import render_video
+    from caption_synthetic import render_video
 
     video = work / (re.sub(r"[^a-z0-9]+", "_", case.name.lower()) + ".mp4")
     started = time.perf_counter()
@@ -391,8 +391,8 @@ def _decode_seconds(video: Path) -> float:
 
 
 def run_e2e(width: int, height: int, work: Path) -> dict:
-    from caption_assets.processing.captions_db import read_captions
-    from caption_assets.synthetic import render_video
+    from caption_assets.core.processing.captions_db import read_captions
+    from caption_synthetic import render_video
 
     video = work / f"e2e_{height}p.mp4"
     truth = render_video(_e2e_spec(width, height), video)
@@ -400,7 +400,7 @@ def run_e2e(width: int, height: int, work: Path) -> dict:
     env.pop("DAGSTER_HOME", None)
     out = work / f"e2e_{height}p_out"
     cli = Path(sys.executable).with_name("caption-assets")
-    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "caption_assets.cli"]
+    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "caption_assets.app.cli"]
     # the first command on a new data directory also creates and migrates the local database (once
     # per machine, like installing): a 5 s video takes that cost, measured apart
     first_video = work / f"first_{height}p.mp4"

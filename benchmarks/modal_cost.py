@@ -2,11 +2,11 @@
 
     python -m benchmarks.modal_cost [--duration 60] [--width 1280 --height 720 --fps 30]
 
-Renders a 60 s 720p30 video with captions (``caption_assets.synthetic``), runs the four heavy steps
+Renders a 60 s 720p30 video with captions (``caption_synthetic``), runs the four heavy steps
 through ``LocalCompute`` (the code the Modal functions run) and measures per step: wall time, process
 CPU time (all threads) and peak resident memory. A fresh interpreter measures what a cold container
 pays before the first input (importing the step code and the OCR engine). The cost model applies
-Modal's per-second prices to the resources the app requests (``caption_assets.modal_app.SETTINGS``,
+Modal's per-second prices to the resources the app requests (``caption_assets.app.modal_app.SETTINGS``,
 including ``CAPTION_ASSETS_MODAL_*`` overrides): Modal bills max(request, use) for CPU and memory.
 Figures, not a test: they depend on this machine's CPU.
 """
@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from caption_assets.compute.base import VideoJob
-from caption_assets.compute.local import LocalCompute
-from caption_assets.keys import VideoKeys
-from caption_assets.modal_app import SETTINGS, FunctionSettings
-from caption_assets.store.local import LocalStore
-from caption_assets.synthetic import Cue, VideoSpec, render_video
+from caption_assets.core.compute.base import VideoJob
+from caption_assets.core.compute.local import LocalCompute
+from caption_assets.core.keys import VideoKeys
+from caption_assets.app.modal_app import SETTINGS, FunctionSettings
+from caption_assets.core.store.local import LocalStore
+from caption_synthetic import Cue, VideoSpec, render_video
 
 # Modal's published prices for Functions (modal.com/pricing), as quoted in a pricing review that
 # states it verified them on 2026-06-27; not re-checked here (no network). Region selection and
@@ -88,8 +88,8 @@ def cold_start_figures() -> StepFigures:
     code = (
         "import time, resource;"
         "w, c = time.perf_counter(), time.process_time();"
-        "import caption_assets.modal_app;"
-        "from caption_assets.processing import ocr;"
+        "import caption_assets.app.modal_app;"
+        "from caption_assets.core.processing import ocr;"
         "ocr.engine();"
         "print(time.perf_counter() - w, time.process_time() - c,"
         " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
           f"${MEMORY_USD_PER_GIB_SECOND:.8f}/GiB-second (Modal Functions, modal.com/pricing as "
           f"published on {PRICES_AS_OF}; no region pinning, preemptible; not re-checked here)")
     print("  billing: max(request, use) per second for CPU and memory; requests from "
-          "caption_assets.modal_app.SETTINGS")
+          "caption_assets.app.modal_app.SETTINGS")
     print("  a Modal core is a physical core (2 vCPU); CPU seconds here are this machine's, "
           "Modal's wall time is assumed equal to the local wall time at the requested cores")
     print("  not included: image builds, GPU (none requested), S3/Wasabi transfer and storage, "

@@ -24,10 +24,10 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from caption_assets.catalog.embedded import ensure_embedded, stop_embedded
-from caption_assets.catalog.postgres import PostgresCatalog
-from caption_assets.platform import DAGSTER_PG_URL_ENV, upload_video
-from caption_assets.store.local import LocalStore
+from caption_assets.core.catalog.embedded import ensure_embedded, stop_embedded
+from caption_assets.core.catalog.postgres import PostgresCatalog
+from caption_assets.app.platform import DAGSTER_PG_URL_ENV, upload_video
+from caption_assets.core.store.local import LocalStore
 from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
 
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]

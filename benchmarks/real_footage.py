@@ -54,7 +54,7 @@ Ground truth
     ``\\N`` as a newline; start/end seconds are the half-open display interval of the frames.
 
 The peer
-    The same rapidocr engine and settings as the project (``caption_assets.processing.ocr``), told
+    The same rapidocr engine and settings as the project (``caption_assets.core.processing.ocr``), told
     where captions are: a full-width band over the rows where that clip's subtitle pixels ever are
     (from the ground truth) plus 3 % of the frame height. Every 1/3 s (t = k/3, the frame on screen at
     t) it detects text boxes in the band, recognises each box, joins boxes in reading order. Consecutive
@@ -687,7 +687,7 @@ def build_clip(clip: Clip, cache: Path) -> dict:
 
 
 def _read_band(band) -> tuple[str, float]:
-    from caption_assets.processing import ocr
+    from caption_assets.core.processing import ocr
 
     boxes = ocr.detect(band)
     if not boxes:

@@ -68,7 +68,7 @@ def insert_pending_uploads(
 
 
 def _coordinator() -> dict[str, Any]:
-    from caption_assets.config import repo_root
+    from caption_assets.core.config import repo_root
 
     return yaml.safe_load((repo_root() / "dagster.yaml").read_text())["run_coordinator"]
 
@@ -77,12 +77,12 @@ def measure(catalog_url: str, dagster_url: str, rows: int, ticks: int) -> dict[s
     from dagster._core.test_utils import in_process_test_workspace
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-    from caption_assets.catalog.postgres import PostgresCatalog
-    from caption_assets.partitions import VIDEOS_PARTITION_NAME
-    from caption_assets.platform import dagster_storage_url
-    from caption_assets.resources.catalog import CatalogResource, close_catalogs
-    from caption_assets.resources.settings import PlatformSettings
-    from caption_assets.sensors.uploads import new_uploads
+    from caption_assets.core.catalog.postgres import PostgresCatalog
+    from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
+    from caption_assets.app.platform import dagster_storage_url
+    from caption_assets.defs.resources.catalog import CatalogResource, close_catalogs
+    from caption_assets.defs.resources.settings import PlatformSettings
+    from caption_assets.defs.sensors.uploads import new_uploads
 
     with PostgresCatalog(catalog_url, min_size=1, max_size=2) as catalog:
         tenants = [
@@ -111,7 +111,7 @@ def measure(catalog_url: str, dagster_url: str, rows: int, ticks: int) -> dict[s
             figures["tick_median_s"] = statistics.median(samples[1:])
             figures["tick_max_s"] = max(samples[1:])
 
-            origin = LoadableTargetOrigin(module_name="caption_assets.definitions")
+            origin = LoadableTargetOrigin(module_name="caption_assets.defs.definitions")
             with in_process_test_workspace(instance, origin) as workspace:
                 location = next(iter(workspace.code_locations))
                 repo = next(iter(location.get_repositories().values()))
@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=5)
     args = parser.parse_args()
 
-    from caption_assets.catalog.embedded import ensure_embedded, stop_embedded
+    from caption_assets.core.catalog.embedded import ensure_embedded, stop_embedded
 
     data_dir = Path(tempfile.mkdtemp(prefix="caption-assets-bench-"))
     try:

@@ -19,10 +19,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from caption_assets.keys import VideoKeys
-from caption_assets.store.base import ArtifactStore
-from caption_assets.store.local import LocalStore
-from caption_assets.store.s3 import MiB, S3Store
+from caption_assets.core.keys import VideoKeys
+from caption_assets.core.store.base import ArtifactStore
+from caption_assets.core.store.local import LocalStore
+from caption_assets.core.store.s3 import MiB, S3Store
 from caption_assets_tests.fixtures.seaweed import running_seaweed
 
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from caption_assets.platform import DAGSTER_PG_URL_ENV, dagster_storage_url
+from caption_assets.app.platform import DAGSTER_PG_URL_ENV, dagster_storage_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -1,7 +1,7 @@
 """Opt-in: the four steps on a real deployed Modal app, against the real artifact store.
 
 Runs only with ``CAPTION_ASSETS_MODAL_E2E=1``, Modal credentials (``MODAL_TOKEN_ID``,
-``MODAL_TOKEN_SECRET``), an app deployed with ``modal deploy -m caption_assets.modal_app`` (name from
+``MODAL_TOKEN_SECRET``), an app deployed with ``modal deploy -m caption_assets.app.modal_app`` (name from
 ``CAPTION_ASSETS_MODAL_APP``) and ``CAPTION_ASSETS_STORE=s3`` plus the S3 variables, pointing at the
 same bucket the app's Modal Secret names (the container must reach it, so not a loopback server).
 Everything it writes is under a fresh random tenant id and is deleted afterwards.
@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from caption_assets.compute.base import VideoJob
-from caption_assets.compute.modal import DEFAULT_APP_NAME, CallInfo, ModalCompute
-from caption_assets.errors import NotFoundError
-from caption_assets.keys import VideoKeys
+from caption_assets.core.compute.base import VideoJob
+from caption_assets.core.compute.modal import DEFAULT_APP_NAME, CallInfo, ModalCompute
+from caption_assets.core.errors import NotFoundError
+from caption_assets.core.keys import VideoKeys
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -40,7 +40,7 @@ def live() -> Iterator[tuple[ModalCompute, Any]]:
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    from caption_assets.modal_app import store_from_env
+    from caption_assets.app.modal_app import store_from_env
 
     app_name = os.environ.get("CAPTION_ASSETS_MODAL_APP", DEFAULT_APP_NAME)
     timeout = float(os.environ.get("CAPTION_ASSETS_MODAL_E2E_TIMEOUT", "1800"))

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from caption_assets.catalog.postgres import PostgresCatalog
-from caption_assets.keys import VideoKeys
-from caption_assets.platform import upload_video
-from caption_assets.processing.captions_db import read_captions
-from caption_assets.store.local import LocalStore
+from caption_assets.core.catalog.postgres import PostgresCatalog
+from caption_assets.core.keys import VideoKeys
+from caption_assets.app.platform import upload_video
+from caption_assets.core.processing.captions_db import read_captions
+from caption_assets.core.store.local import LocalStore
 from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from caption_assets.catalog.embedded import stop_embedded
-from caption_assets.platform import DAGSTER_PG_URL_ENV
+from caption_assets.core.catalog.embedded import stop_embedded
+from caption_assets.app.platform import DAGSTER_PG_URL_ENV
 from caption_assets_tests.e2e.test_cli import _cli, cli_env  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from caption_assets import errors
-from caption_assets.catalog.supabase import SupabaseCatalog
+from caption_assets.core import errors
+from caption_assets.core.catalog.supabase import SupabaseCatalog
 
 pytestmark = [pytest.mark.e2e]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from caption_assets.assets.captions import captions_db, cropped_frames
-from caption_assets.assets.layout import full_frames, layout_db
-from caption_assets.keys import VideoKeys
-from caption_assets.processing.captions_db import read_captions
+from caption_assets.defs.assets.captions import captions_db, cropped_frames
+from caption_assets.defs.assets.layout import full_frames, layout_db
+from caption_assets.core.keys import VideoKeys
+from caption_assets.core.processing.captions_db import read_captions
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ import dagster as dg
 import pytest
 from PIL import Image
 
-from caption_assets.assets.layout import full_frames
-from caption_assets.errors import BadInputError
-from caption_assets.platform import upload_video
+from caption_assets.defs.assets.layout import full_frames
+from caption_assets.core.errors import BadInputError
+from caption_assets.app.platform import upload_video
 
 pytestmark = pytest.mark.integration
 

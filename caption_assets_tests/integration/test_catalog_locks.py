@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from caption_assets.catalog.base import LockResult
-from caption_assets.catalog.postgres import PostgresCatalog
-from caption_assets.errors import BadInputError, LockHeldError, NotFoundError
+from caption_assets.core.catalog.base import LockResult
+from caption_assets.core.catalog.postgres import PostgresCatalog
+from caption_assets.core.errors import BadInputError, LockHeldError, NotFoundError
 
 pytestmark = pytest.mark.integration
 

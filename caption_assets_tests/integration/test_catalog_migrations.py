@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from caption_assets.catalog import migrate
-from caption_assets.catalog.embedded import ensure_embedded, pgdata_dir, stop_embedded
+from caption_assets.core.catalog import migrate
+from caption_assets.core.catalog.embedded import ensure_embedded, pgdata_dir, stop_embedded
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +99,7 @@ _CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from caption_assets.catalog.embedded import ensure_embedded
+    from caption_assets.core.catalog.embedded import ensure_embedded
     urls = ensure_embedded(Path(sys.argv[1]))
     print(urls.catalog_url)
     """

@@ -8,8 +8,8 @@ import uuid
 import psycopg
 import pytest
 
-from caption_assets.catalog.postgres import PostgresCatalog
-from caption_assets.errors import StatusTransitionError
+from caption_assets.core.catalog.postgres import PostgresCatalog
+from caption_assets.core.errors import StatusTransitionError
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def test_lost_connections_are_retried(catalog_dsn: str, caplog: pytest.LogCaptur
         vid = str(uuid.uuid4())
         catalog.insert_video(t.id, vid, f"{t.id}/client/videos/{vid}/video.mp4")
         assert kill_pool_connections(catalog_dsn) >= 1
-        with caplog.at_level(logging.WARNING, logger="caption_assets.catalog.postgres"):
+        with caplog.at_level(logging.WARNING, logger="caption_assets.core.catalog.postgres"):
             assert catalog.begin_processing(vid, "layout_status") == 0
         retried = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
         assert retried and vid in retried[0] and "begin_processing" in retried[0]
@@ -40,7 +40,7 @@ def test_refused_transition_is_not_retried(catalog: PostgresCatalog, caplog: pyt
     t = catalog.ensure_tenant("retry")
     vid = str(uuid.uuid4())
     catalog.insert_video(t.id, vid, f"{t.id}/client/videos/{vid}/video.mp4")
-    with caplog.at_level(logging.WARNING, logger="caption_assets.catalog.postgres"):
+    with caplog.at_level(logging.WARNING, logger="caption_assets.core.catalog.postgres"):
         with pytest.raises(StatusTransitionError, match=f"set layout_status=done for video {vid}"):
             catalog.set_status(vid, "layout_status", "done")
     assert not [r for r in caplog.records if "retrying" in r.getMessage()]

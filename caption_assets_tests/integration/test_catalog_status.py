@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from caption_assets.catalog.base import VideoMetadata, error_details
-from caption_assets.catalog.postgres import PostgresCatalog
-from caption_assets.errors import (
+from caption_assets.core.catalog.base import VideoMetadata, error_details
+from caption_assets.core.catalog.postgres import PostgresCatalog
+from caption_assets.core.errors import (
     BadInputError,
     NotFoundError,
     PermanentError,

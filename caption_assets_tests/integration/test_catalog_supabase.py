@@ -38,11 +38,11 @@ from pytest_httpserver import HTTPServer
 from supabase import create_client
 from werkzeug import Request, Response
 
-import caption_assets.catalog.postgres as postgres_module
-from caption_assets import errors
-from caption_assets.catalog.base import VideoMetadata, error_details
-from caption_assets.catalog.postgres import PostgresCatalog
-from caption_assets.catalog.supabase import SupabaseCatalog
+import caption_assets.core.catalog.postgres as postgres_module
+from caption_assets.core import errors
+from caption_assets.core.catalog.base import VideoMetadata, error_details
+from caption_assets.core.catalog.postgres import PostgresCatalog
+from caption_assets.core.catalog.supabase import SupabaseCatalog
 
 pytestmark = pytest.mark.integration
 
@@ -528,7 +528,7 @@ def test_refusals_from_the_sql_functions_map_and_are_not_retried(
 ) -> None:
     tenant = supa.ensure_tenant("refusals")
     vid = new_video(supa, tenant.id)
-    with caplog.at_level(logging.WARNING, logger="caption_assets.catalog.supabase"):
+    with caplog.at_level(logging.WARNING, logger="caption_assets.core.catalog.supabase"):
         with pytest.raises(errors.StatusTransitionError, match=f"set layout_status=done for video {vid}: .*wait to done"):
             supa.set_status(vid, "layout_status", "done")  # CA001
         missing_tenant = str(uuid.uuid4())
@@ -569,7 +569,7 @@ def test_503_is_retried_then_succeeds(
     tenant = supa.ensure_tenant("flaky")
     vid = new_video(supa, tenant.id)
     standin.fail("begin_processing", 503, body, times=2)
-    with caplog.at_level(logging.WARNING, logger="caption_assets.catalog.supabase"):
+    with caplog.at_level(logging.WARNING, logger="caption_assets.core.catalog.supabase"):
         assert supa.begin_processing(vid, "layout_status") == 0
     assert standin.count("begin_processing") == 3
     retried = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]

@@ -9,9 +9,9 @@ import dagster as dg
 import psycopg
 import pytest
 
-from caption_assets.admission import TierLimits
-from caption_assets.config import Settings
-from caption_assets.definitions import build_definitions
+from caption_assets.core.policy.admission import TierLimits
+from caption_assets.core.config import Settings
+from caption_assets.defs.definitions import build_definitions
 
 pytestmark = pytest.mark.integration
 

@@ -36,8 +36,8 @@ from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-from caption_assets.config import Settings, repo_root
-from caption_assets.priority import TENANT_TAG, TIER_TAG
+from caption_assets.core.config import Settings, repo_root
+from caption_assets.core.policy.priority import TENANT_TAG, TIER_TAG
 
 pytestmark = pytest.mark.integration
 
@@ -268,7 +268,7 @@ def test_image_installs_dependencies_from_the_lock_only() -> None:
     assert not [ins for ins, _ in steps if ins == "ENTRYPOINT"]
     cmd = yaml.safe_load([args for ins, args in steps if ins == "CMD"][-1])
     assert cmd[:3] == ["dagster", "api", "grpc"]
-    assert cmd[cmd.index("-m") + 1] == "caption_assets.definitions"
+    assert cmd[cmd.index("-m") + 1] == "caption_assets.defs.definitions"
 
 
 def _ci_uv_version() -> str:
@@ -420,7 +420,7 @@ def test_helm_values_deploy_this_code_location_with_k8s_run_launcher(monkeypatch
     args = deployment["dagsterApiGrpcArgs"]
     module = args[args.index("-m") + 1]
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert module == "caption_assets.definitions" == pyproject["tool"]["dagster"]["module_name"]
+    assert module == "caption_assets.defs.definitions" == pyproject["tool"]["dagster"]["module_name"]
     assert importlib.util.find_spec(module) is not None
     assert isinstance(deployment["port"], int)
     assert deployment["image"]["repository"] and deployment["image"]["tag"]
@@ -430,7 +430,7 @@ def test_helm_values_deploy_this_code_location_with_k8s_run_launcher(monkeypatch
     # the inline settings are ones the code reads, with values it accepts
     env = deployment["env"]
     fields = {f"CAPTION_ASSETS_{name.upper()}" for name in Settings.model_fields}
-    assert set(env) <= fields, f"not read by caption_assets.config: {sorted(set(env) - fields)}"
+    assert set(env) <= fields, f"not read by caption_assets.core.config: {sorted(set(env) - fields)}"
     for name in fields:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():

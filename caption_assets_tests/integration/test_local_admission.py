@@ -6,8 +6,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from caption_assets.admission import on_own_machine
-from caption_assets.assets.layout import full_frames
+from caption_assets.core.policy.admission import on_own_machine
+from caption_assets.defs.assets.layout import full_frames
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

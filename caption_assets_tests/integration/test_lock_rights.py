@@ -7,11 +7,11 @@ import dagster as dg
 import psycopg
 import pytest
 
-from caption_assets.assets import runtime
-from caption_assets.assets.layout import full_frames, layout_db
-from caption_assets.assets.runtime import LockLostError, video_locks
-from caption_assets.errors import BadInputError
-from caption_assets.keys import VideoKeys
+from caption_assets.defs.assets import runtime
+from caption_assets.defs.assets.layout import full_frames, layout_db
+from caption_assets.defs.assets.runtime import LockLostError, video_locks
+from caption_assets.core.errors import BadInputError
+from caption_assets.core.keys import VideoKeys
 from caption_assets_tests.security.test_rls_catalog import World, as_role, user, world  # noqa: F401
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ import dagster as dg
 import psycopg
 import pytest
 
-from caption_assets.maintenance import REPAIR_GRACE, release_lost_claims
-from caption_assets.sensors.uploads import layout_approvals, new_uploads
+from caption_assets.defs.maintenance import REPAIR_GRACE, release_lost_claims
+from caption_assets.defs.sensors.uploads import layout_approvals, new_uploads
 
 pytestmark = pytest.mark.integration
 
@@ -149,8 +149,8 @@ def test_approving_an_approved_layout_starts_no_second_captions_run(platform, no
 
 @pytest.mark.slow
 def test_a_run_of_all_four_assets_gets_no_second_captions_run(platform, rendered) -> None:
-    from caption_assets.assets.captions import captions_db, cropped_frames
-    from caption_assets.assets.layout import full_frames, layout_db
+    from caption_assets.defs.assets.captions import captions_db, cropped_frames
+    from caption_assets.defs.assets.layout import full_frames, layout_db
 
     video_id = platform.upload(rendered("short_bottom").path)  # an auto-approving tenant
     result = dg.materialize(

@@ -18,14 +18,14 @@ from typing import Any
 import av
 import pytest
 
-import caption_assets.modal_app as modal_app
-from caption_assets.compute.base import VideoJob
-from caption_assets.compute.local import LocalCompute
-from caption_assets.compute.modal import FUNCTION_NAMES
-from caption_assets.errors import BadVideoError, NotFoundError, PermanentError
-from caption_assets.keys import VideoKeys
-from caption_assets.store.local import LocalStore
-from caption_assets.store.s3 import S3Store
+import caption_assets.app.modal_app as modal_app
+from caption_assets.core.compute.base import VideoJob
+from caption_assets.core.compute.local import LocalCompute
+from caption_assets.core.compute.modal import FUNCTION_NAMES
+from caption_assets.core.errors import BadVideoError, NotFoundError, PermanentError
+from caption_assets.core.keys import VideoKeys
+from caption_assets.core.store.local import LocalStore
+from caption_assets.core.store.s3 import S3Store
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +147,7 @@ def test_modal_functions_apply_the_decode_limits_of_the_request(
 ) -> None:
     """The request's limits hold inside the function: a 5 s clip under a 2 s bound, or larger
     than a pixel bound, is refused before a frame is stored; within the bound it is processed."""
-    from caption_assets.errors import AdmissionError
+    from caption_assets.core.errors import AdmissionError
 
     video = rendered("short_bottom")
     w, h = video.truth.width, video.truth.height

@@ -4,11 +4,11 @@ that keeps the extents and ends the request completed (or error with the reason)
 import dagster as dg
 import pytest
 
-from caption_assets.assets.captions import captions_db, cropped_frames
-from caption_assets.assets.layout import full_frames, layout_db
-from caption_assets.keys import VideoKeys
-from caption_assets.processing.captions_db import read_captions
-from caption_assets.sensors.ocr_requests import caption_ocr_requests
+from caption_assets.defs.assets.captions import captions_db, cropped_frames
+from caption_assets.defs.assets.layout import full_frames, layout_db
+from caption_assets.core.keys import VideoKeys
+from caption_assets.core.processing.captions_db import read_captions
+from caption_assets.defs.sensors.ocr_requests import caption_ocr_requests
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,12 +8,12 @@ import dagster as dg
 import pytest
 
 
-from caption_assets.assets.layout import full_frames, layout_db
-from caption_assets.assets.runtime import acquire_waiting, video_locks
-from caption_assets.errors import LockHeldError
-from caption_assets.maintenance import repair_stuck_videos
+from caption_assets.defs.assets.layout import full_frames, layout_db
+from caption_assets.defs.assets.runtime import acquire_waiting, video_locks
+from caption_assets.core.errors import LockHeldError
+from caption_assets.defs.maintenance import repair_stuck_videos
 from caption_assets_tests.fixtures.runs import add_run
-from caption_assets.sensors.refused import cancel_refused_runs
+from caption_assets.defs.sensors.refused import cancel_refused_runs
 
 pytestmark = pytest.mark.integration
 

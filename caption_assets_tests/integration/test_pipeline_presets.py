@@ -7,10 +7,10 @@ from pathlib import Path
 import av
 import pytest
 
-from caption_assets.errors import BadVideoError
-from caption_assets.processing import pipeline
-from caption_assets.processing.subtitles import read_cues
-from caption_assets.synthetic import GroundTruth, render_preset
+from caption_assets.core.errors import BadVideoError
+from caption_assets.core.processing import pipeline
+from caption_assets.core.processing.subtitles import read_cues
+from caption_synthetic import GroundTruth, render_preset
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from caption_assets.errors import AdmissionError
-from caption_assets.keys import VideoKeys
-from caption_assets.store.s3 import S3Store
+from caption_assets.core.errors import AdmissionError
+from caption_assets.core.keys import VideoKeys
+from caption_assets.core.store.s3 import S3Store
 
 pytestmark = pytest.mark.integration
 

@@ -44,9 +44,9 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 )
 from psycopg import sql
 
-from caption_assets.config import repo_root
-from caption_assets.platform import dagster_storage_url
-from caption_assets.priority import (
+from caption_assets.core.config import repo_root
+from caption_assets.app.platform import dagster_storage_url
+from caption_assets.core.policy.priority import (
     PRIORITY_TAG,
     SINCE_TAG,
     STARVED_TAG,
@@ -55,8 +55,8 @@ from caption_assets.priority import (
     priority_for,
     priority_tags,
 )
-from caption_assets.resources.settings import PlatformSettings
-from caption_assets.sensors.queue import (
+from caption_assets.defs.resources.settings import PlatformSettings
+from caption_assets.defs.sensors.queue import (
     changed_priority_tags,
     queued_run_aging,
     retag_queued_runs,

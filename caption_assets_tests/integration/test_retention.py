@@ -10,19 +10,19 @@ import dagster as dg
 import psycopg
 import pytest
 
-from caption_assets.catalog.postgres import PostgresCatalog
-from caption_assets.errors import PermanentError, TenantNotFoundError
-from caption_assets.keys import VideoKeys, tenant_prefix
-from caption_assets.partitions import VIDEOS_PARTITION_NAME
+from caption_assets.core.catalog.postgres import PostgresCatalog
+from caption_assets.core.errors import PermanentError, TenantNotFoundError
+from caption_assets.core.keys import VideoKeys, tenant_prefix
+from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
 from caption_assets_tests.fixtures.runs import add_run
-from caption_assets.retention import (
+from caption_assets.defs.retention import (
     delete_tenant,
     delete_tenant_job,
     purge_videos,
     retention_job,
     retention_schedule,
 )
-from caption_assets.store.base import ArtifactStore, StoreError
+from caption_assets.core.store.base import ArtifactStore, StoreError
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from caption_assets.definitions import build_definitions
-from caption_assets.sensors.run_status import run_failures_to_catalog
+from caption_assets.defs.definitions import build_definitions
+from caption_assets.defs.sensors.run_status import run_failures_to_catalog
 
 pytestmark = pytest.mark.integration
 

@@ -5,13 +5,13 @@ import socket
 import dagster as dg
 import pytest
 
-from caption_assets.assets.captions import captions_db, cropped_frames
-from caption_assets.assets.layout import full_frames, layout_db
-from caption_assets.keys import VideoKeys
-from caption_assets.partitions import VIDEOS_PARTITION_NAME
-from caption_assets.platform import upload_video
-from caption_assets.processing.captions_db import read_captions
-from caption_assets.resources.store import StoreResource
+from caption_assets.defs.assets.captions import captions_db, cropped_frames
+from caption_assets.defs.assets.layout import full_frames, layout_db
+from caption_assets.core.keys import VideoKeys
+from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
+from caption_assets.app.platform import upload_video
+from caption_assets.core.processing.captions_db import read_captions
+from caption_assets.defs.resources.store import StoreResource
 from caption_assets_tests.fixtures.seaweed import REGION
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from caption_assets.partitions import VIDEOS_PARTITION_NAME
-from caption_assets.platform import upload_video
-from caption_assets.priority import PRIORITY_TAG, TENANT_TAG, TIER_TAG, VIDEO_TAG
-from caption_assets.sensors.run_status import columns_for_run, settle_ended_run
-from caption_assets.sensors.uploads import layout_approvals, new_uploads
+from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
+from caption_assets.app.platform import upload_video
+from caption_assets.core.policy.priority import PRIORITY_TAG, TENANT_TAG, TIER_TAG, VIDEO_TAG
+from caption_assets.defs.sensors.run_status import columns_for_run, settle_ended_run
+from caption_assets.defs.sensors.uploads import layout_approvals, new_uploads
 
 pytestmark = pytest.mark.integration
 

@@ -15,14 +15,14 @@ import pytest
 import requests
 from dagster_aws.s3 import S3Resource
 
-from caption_assets.errors import NotFoundError, PermanentError
-from caption_assets.keys import VideoKeys, tenant_prefix
-from caption_assets.store.base import (
+from caption_assets.core.errors import NotFoundError, PermanentError
+from caption_assets.core.keys import VideoKeys, tenant_prefix
+from caption_assets.core.store.base import (
     BucketNotFoundError,
     ObjectNotFoundError,
     StoreAccessDeniedError,
 )
-from caption_assets.store.s3 import MiB, S3Store
+from caption_assets.core.store.s3 import MiB, S3Store
 from caption_assets_tests.fixtures.seaweed import REGION, SeaweedS3
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from caption_assets.catalog import migrate
+from caption_assets.core.catalog import migrate
 
 pytestmark = pytest.mark.integration
 

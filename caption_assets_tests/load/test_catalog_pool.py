@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from caption_assets.catalog.postgres import PostgresCatalog
+from caption_assets.core.catalog.postgres import PostgresCatalog
 
 pytestmark = pytest.mark.load
 

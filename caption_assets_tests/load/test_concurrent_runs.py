@@ -17,9 +17,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from caption_assets.platform import DAGSTER_PG_URL_ENV, upload_video
-from caption_assets.priority import TENANT_TAG, VIDEO_TAG
-from caption_assets.store.local import LocalStore
+from caption_assets.app.platform import DAGSTER_PG_URL_ENV, upload_video
+from caption_assets.core.policy.priority import TENANT_TAG, VIDEO_TAG
+from caption_assets.core.store.local import LocalStore
 from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
 
 pytestmark = [pytest.mark.load, pytest.mark.slow]

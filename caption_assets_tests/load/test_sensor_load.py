@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from benchmarks.sensor_tick import insert_pending_uploads
-from caption_assets.partitions import VIDEOS_PARTITION_NAME
-from caption_assets.priority import PRIORITY_TAG, SINCE_TAG, TENANT_TAG, TIER_TAG, VIDEO_TAG
-from caption_assets.sensors.uploads import new_uploads
+from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
+from caption_assets.core.policy.priority import PRIORITY_TAG, SINCE_TAG, TENANT_TAG, TIER_TAG, VIDEO_TAG
+from caption_assets.defs.sensors.uploads import new_uploads
 
 pytestmark = [pytest.mark.load, pytest.mark.slow]
 

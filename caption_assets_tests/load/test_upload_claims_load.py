@@ -14,8 +14,8 @@ import dagster as dg
 import psycopg
 import pytest
 
-from caption_assets.platform import upload_video
-from caption_assets.sensors.uploads import new_uploads
+from caption_assets.app.platform import upload_video
+from caption_assets.defs.sensors.uploads import new_uploads
 
 pytestmark = pytest.mark.load
 

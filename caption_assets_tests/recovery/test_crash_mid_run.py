@@ -8,9 +8,9 @@ import time
 import dagster as dg
 import pytest
 
-from caption_assets.maintenance import _worker_pid, fail_dead_local_runs
-from caption_assets.platform import DAGSTER_PG_URL_ENV, upload_video
-from caption_assets.store.local import LocalStore
+from caption_assets.defs.maintenance import _worker_pid, fail_dead_local_runs
+from caption_assets.app.platform import DAGSTER_PG_URL_ENV, upload_video
+from caption_assets.core.store.local import LocalStore
 from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
 
 pytestmark = [pytest.mark.recovery, pytest.mark.slow]

@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from caption_assets.catalog.embedded import stop_embedded
+from caption_assets.core.catalog.embedded import stop_embedded
 from caption_assets_tests.fixtures.daemon import stop_processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.recovery, pytest.mark.slow]

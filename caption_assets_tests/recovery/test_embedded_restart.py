@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from caption_assets.catalog.embedded import (
+from caption_assets.core.catalog.embedded import (
     embedded_running,
     ensure_embedded,
     keep_running,

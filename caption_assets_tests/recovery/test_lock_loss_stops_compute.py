@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from caption_assets.assets.runtime import LockLostError, video_locks
-from caption_assets.catalog.postgres import PostgresCatalog
-from caption_assets.compute.base import VideoJob
-from caption_assets.compute.errors import ComputeCancelledError
-from caption_assets.compute.local import LocalCompute
-from caption_assets.compute.modal import ModalCompute
-from caption_assets.compute.watch import stopped_when
-from caption_assets.keys import VideoKeys
-from caption_assets.store.local import LocalStore
+from caption_assets.defs.assets.runtime import LockLostError, video_locks
+from caption_assets.core.catalog.postgres import PostgresCatalog
+from caption_assets.core.compute.base import VideoJob
+from caption_assets.core.compute.errors import ComputeCancelledError
+from caption_assets.core.compute.local import LocalCompute
+from caption_assets.core.compute.modal import ModalCompute
+from caption_assets.core.compute.watch import stopped_when
+from caption_assets.core.keys import VideoKeys
+from caption_assets.core.store.local import LocalStore
 from caption_assets_tests.recovery.test_modal_compute import StandInModal, runs_until_cancelled
 
 pytestmark = pytest.mark.recovery

@@ -27,10 +27,10 @@ import dagster as dg
 import modal.exception as mexc
 import pytest
 
-import caption_assets.modal_app as modal_app
-from caption_assets.assets.layout import full_frames, layout_db
-from caption_assets.compute.base import FullFramesResult, VideoJob
-from caption_assets.compute.errors import (
+import caption_assets.app.modal_app as modal_app
+from caption_assets.defs.assets.layout import full_frames, layout_db
+from caption_assets.core.compute.base import FullFramesResult, VideoJob
+from caption_assets.core.compute.errors import (
     ComputeCancelledError,
     ComputeCapacityError,
     ComputeConfigurationError,
@@ -38,11 +38,11 @@ from caption_assets.compute.errors import (
     ComputeUnavailableError,
     RemoteStepError,
 )
-from caption_assets.compute.modal import FUNCTION_NAMES, CallInfo, ModalCompute
-from caption_assets.errors import BadVideoError, PermanentError, TransientError
-from caption_assets.keys import VideoKeys
-from caption_assets.resources.compute import ComputeResource
-from caption_assets.store.base import ArtifactStore
+from caption_assets.core.compute.modal import FUNCTION_NAMES, CallInfo, ModalCompute
+from caption_assets.core.errors import BadVideoError, PermanentError, TransientError
+from caption_assets.core.keys import VideoKeys
+from caption_assets.defs.resources.compute import ComputeResource
+from caption_assets.core.store.base import ArtifactStore
 
 pytestmark = pytest.mark.recovery
 
@@ -236,7 +236,7 @@ def test_arguments_of_every_step_reach_the_function() -> None:
 def test_the_tier_decode_limits_travel_with_every_request() -> None:
     """The bound ``enforcing`` holds an in-process step to is sent as a plain mapping; a call made
     outside a bound (a person's own machine) carries nothing extra."""
-    from caption_assets.admission import TierLimits, enforcing, on_own_machine
+    from caption_assets.core.policy.admission import TierLimits, enforcing, on_own_machine
 
     stand_in = StandInModal()
     for name in FUNCTION_NAMES.values():
@@ -471,7 +471,7 @@ def test_a_broken_on_call_hook_does_not_orphan_the_call() -> None:
 
 
 def test_compute_resource_builds_modal_compute_from_its_fields(tmp_path: Path) -> None:
-    from caption_assets.store.local import LocalStore
+    from caption_assets.core.store.local import LocalStore
 
     resource = ComputeResource(
         backend="modal", modal_app="ca-prod", timeout_seconds=900,
@@ -612,7 +612,7 @@ def test_dagster_full_frames_on_modal_is_held_to_the_tier_limits_in_the_containe
     """A 5 s upload on a tier limited to 2 s: the remote function itself refuses it from the
     request's limits, before storing a frame (not the orchestrator after the container decoded
     the whole file)."""
-    from caption_assets.errors import AdmissionError
+    from caption_assets.core.errors import AdmissionError
 
     platform, stand_in = modal_platform
     video_id = platform.upload(rendered("short_bottom").path, tier="free")

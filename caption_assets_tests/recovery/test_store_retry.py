@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from caption_assets.errors import StoreUnavailableError, TransientError
-from caption_assets.keys import VideoKeys
-from caption_assets.store.base import StoreAccessDeniedError
-from caption_assets.store.s3 import S3RetryPolicy, S3Store, make_s3_client
+from caption_assets.core.errors import StoreUnavailableError, TransientError
+from caption_assets.core.keys import VideoKeys
+from caption_assets.core.store.base import StoreAccessDeniedError
+from caption_assets.core.store.s3 import S3RetryPolicy, S3Store, make_s3_client
 from caption_assets_tests.fixtures.seaweed import REGION, SeaweedS3
 
 pytestmark = pytest.mark.recovery

@@ -9,8 +9,8 @@ import dagster as dg
 import psycopg
 import pytest
 
-from caption_assets.catalog.postgres import PostgresCatalog
-from caption_assets.sensors.ocr_requests import caption_ocr_requests
+from caption_assets.core.catalog.postgres import PostgresCatalog
+from caption_assets.defs.sensors.ocr_requests import caption_ocr_requests
 from caption_assets_tests.security.test_rls_catalog import World, as_role, user, world  # noqa: F401
 
 pytestmark = pytest.mark.security

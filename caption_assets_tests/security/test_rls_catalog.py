@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from caption_assets.catalog.base import error_details
-from caption_assets.catalog.postgres import PostgresCatalog
+from caption_assets.core.catalog.base import error_details
+from caption_assets.core.catalog.postgres import PostgresCatalog
 
 pytestmark = pytest.mark.security
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import requests
 
-from caption_assets.errors import BadInputError, TenantNotFoundError
-from caption_assets.keys import VideoKeys, ensure_within_tenant, tenant_prefix
-from caption_assets.store.base import ArtifactStore
-from caption_assets.store.local import LocalStore
-from caption_assets.store.s3 import S3Store
+from caption_assets.core.errors import BadInputError, TenantNotFoundError
+from caption_assets.core.keys import VideoKeys, ensure_within_tenant, tenant_prefix
+from caption_assets.core.store.base import ArtifactStore
+from caption_assets.core.store.local import LocalStore
+from caption_assets.core.store.s3 import S3Store
 from caption_assets_tests.fixtures.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.security

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from caption_assets.errors import BadInputError, BadVideoError, shorten, without_paths
-from caption_assets.platform import normalize_tenant_name
-from caption_assets.processing.video import iter_frames, probe
+from caption_assets.core.errors import BadInputError, BadVideoError, shorten, without_paths
+from caption_assets.app.platform import normalize_tenant_name
+from caption_assets.core.processing.video import iter_frames, probe
 
 pytestmark = pytest.mark.unit
 

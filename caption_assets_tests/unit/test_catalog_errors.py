@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from caption_assets import errors
-from caption_assets.catalog.postgres import (
+from caption_assets.core import errors
+from caption_assets.core.catalog.postgres import (
     PostgresCatalog,
     error_for_sqlstate,
     is_transient,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from caption_assets.admission import TierLimits, enforcing, on_own_machine
-from caption_assets.errors import AdmissionError
-from caption_assets.processing.video import frames_at, iter_frames, probe
+from caption_assets.core.policy.admission import TierLimits, enforcing, on_own_machine
+from caption_assets.core.errors import AdmissionError
+from caption_assets.core.processing.video import frames_at, iter_frames, probe
 
 pytestmark = pytest.mark.unit
 

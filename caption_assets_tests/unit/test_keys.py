@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from caption_assets.errors import BadInputError
-from caption_assets.keys import (
+from caption_assets.core.errors import BadInputError
+from caption_assets.core.keys import (
     MAX_INDEX,
     VideoKeys,
     ensure_prefix_within_tenant,

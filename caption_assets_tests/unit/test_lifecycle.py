@@ -1,4 +1,4 @@
-"""The video lifecycle's transition table, driven only through ``caption_assets.catalog.lifecycle``
+"""The video lifecycle's transition table, driven only through ``caption_assets.core.catalog.lifecycle``
 on a real catalog (embedded Postgres): each case starts from a fresh upload, applies events, and
 checks the three status columns, the approval, locks and OCR requests that result."""
 
@@ -12,9 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from caption_assets.catalog import lifecycle
-from caption_assets.catalog.base import error_details
-from caption_assets.catalog.postgres import PostgresCatalog
+from caption_assets.core.catalog import lifecycle
+from caption_assets.core.catalog.base import error_details
+from caption_assets.core.catalog.postgres import PostgresCatalog
 
 pytestmark = pytest.mark.unit
 

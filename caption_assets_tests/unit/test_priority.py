@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from caption_assets.priority import (
+from caption_assets.core.policy.priority import (
     PRIORITY_TAG,
     PriorityPolicy,
     age_boost,

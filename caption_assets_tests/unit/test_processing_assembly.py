@@ -8,11 +8,11 @@ from concurrent.futures import Future
 import numpy as np
 import pytest
 
-from caption_assets.processing import band_scan
-from caption_assets.processing.ocr import Box
-from caption_assets.processing.pipeline import _merge
-from caption_assets.processing.raw_ocr import RawReading
-from caption_assets.processing.reading import Reading, lines_within, same_caption
+from caption_assets.core.processing import band_scan
+from caption_assets.core.processing.ocr import Box
+from caption_assets.core.processing.pipeline import _merge
+from caption_assets.core.processing.raw_ocr import RawReading
+from caption_assets.core.processing.reading import Reading, lines_within, same_caption
 
 pytestmark = pytest.mark.unit
 
@@ -137,14 +137,14 @@ def test_without_a_previous_caption_the_state_is_read_in_full(calls: dict) -> No
 
 
 def test_a_lone_latin_character_is_not_a_caption_but_a_chinese_one_is() -> None:
-    from caption_assets.processing.pipeline import _wordlike
+    from caption_assets.core.processing.pipeline import _wordlike
 
     assert not _wordlike("7") and not _wordlike("N") and not _wordlike("- ")
     assert _wordlike("Oh") and _wordlike("好") and _wordlike("Au secours.")
 
 
 def test_a_short_state_read_with_low_confidence_is_dropped() -> None:
-    from caption_assets.processing.pipeline import _sure_enough
+    from caption_assets.core.processing.pipeline import _sure_enough
 
     assert not _sure_enough(state(558, 563, "XKK", 0.75))
     assert _sure_enough(state(558, 563, "Oui.", 0.97))
@@ -152,7 +152,7 @@ def test_a_short_state_read_with_low_confidence_is_dropped() -> None:
 
 
 def test_only_centred_runs_of_close_boxes_are_caption_lines() -> None:
-    from caption_assets.processing.reading import _centred
+    from caption_assets.core.processing.reading import _centred
 
     caption = [Box(500, 10, 640, 40), Box(650, 10, 780, 40)]  # two words across the middle
     beside = [Box(20, 10, 60, 40)] + caption  # a speck far left on the same row

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from caption_assets.processing.layout import FrameBoxes, detect_zones
-from caption_assets.processing.ocr import Box
+from caption_assets.core.processing.layout import FrameBoxes, detect_zones
+from caption_assets.core.processing.ocr import Box
 
 pytestmark = pytest.mark.unit
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from caption_assets.processing import captions_db as cdb
-from caption_assets.processing.layout import FrameBoxes, detect_zones, read_layout_db, write_layout_db
-from caption_assets.processing.ocr import Box, reading_order
-from caption_assets.processing.pipeline import _carry_over, _merge
-from caption_assets.processing.raw_ocr import RawReading
-from caption_assets.processing.reading import normalise, vote
-from caption_assets.processing.subtitles import read_cues, write_srt, write_vtt
+from caption_assets.core.processing import captions_db as cdb
+from caption_assets.core.processing.layout import FrameBoxes, detect_zones, read_layout_db, write_layout_db
+from caption_assets.core.processing.ocr import Box, reading_order
+from caption_assets.core.processing.pipeline import _carry_over, _merge
+from caption_assets.core.processing.raw_ocr import RawReading
+from caption_assets.core.processing.reading import normalise, vote
+from caption_assets.core.processing.subtitles import read_cues, write_srt, write_vtt
 
 pytestmark = pytest.mark.unit
 
@@ -114,7 +114,7 @@ def test_top_and_bottom_zones_and_no_text() -> None:
 def test_read_caption_reads_a_third_frame_only_when_two_disagree(monkeypatch, reads, expected_reads, text) -> None:
     import numpy as np
 
-    from caption_assets.processing import ocr, reading
+    from caption_assets.core.processing import ocr, reading
 
     frames = [np.full((40, 200), 10 * i, np.uint8) for i in range(3)]  # three distinct frames
     queue = list(reads)

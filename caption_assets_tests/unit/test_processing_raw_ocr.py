@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from caption_assets.errors import BadInputError
-from caption_assets.processing import pipeline
-from caption_assets.processing.layout import LayoutResult, Zone, write_layout_db
-from caption_assets.processing.raw_ocr import RawOcr, RawReading, read_raw_ocr, write_raw_ocr
-from caption_assets.processing.subtitles import read_cues
-from caption_assets.processing.video import Region
+from caption_assets.core.errors import BadInputError
+from caption_assets.core.processing import pipeline
+from caption_assets.core.processing.layout import LayoutResult, Zone, write_layout_db
+from caption_assets.core.processing.raw_ocr import RawOcr, RawReading, read_raw_ocr, write_raw_ocr
+from caption_assets.core.processing.subtitles import read_cues
+from caption_assets.core.processing.video import Region
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from caption_assets.processing import signature as sig
+from caption_assets.core.processing import signature as sig
 
 pytestmark = pytest.mark.unit
 
@@ -69,7 +69,7 @@ def test_moving_background_alone_has_no_text() -> None:
 
 def track(shown, count: int) -> list[tuple[int, int, bool]]:
     """States (first, last native frame, has text) of ``count`` native 30 fps frames."""
-    from caption_assets.processing.extents import ExtentTracker
+    from caption_assets.core.processing.extents import ExtentTracker
 
     tracker = ExtentTracker()
     segments: list = []
@@ -145,7 +145,7 @@ def test_analysis_image_downscales_wide_bands_only() -> None:
 def test_tracker_finds_cuts_between_samples_exact_to_the_native_frame() -> None:
     """30 fps native frames over a background panning 4 px per frame; the cuts fall between 10 Hz
     samples (frames 0, 3, 6, ...). Decided states are handed over while frames still stream in."""
-    from caption_assets.processing.extents import ExtentTracker
+    from caption_assets.core.processing.extents import ExtentTracker
 
     def shown(n: int) -> np.ndarray:
         scene = np.ascontiguousarray(_TEXTURE[:, 4 * n : 4 * n + W])

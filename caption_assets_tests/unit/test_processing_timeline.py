@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from caption_assets.processing.chunks import CHUNK_FRAMES, chunk_layout, level_of
-from caption_assets.processing.pipeline import full_frame_indices
-from caption_assets.processing.sampling import sampled
-from caption_assets.processing.video import Region, _coded_window
+from caption_assets.core.processing.chunks import CHUNK_FRAMES, chunk_layout, level_of
+from caption_assets.core.processing.pipeline import full_frame_indices
+from caption_assets.core.processing.sampling import sampled
+from caption_assets.core.processing.video import Region, _coded_window
 
 pytestmark = pytest.mark.unit
 
@@ -60,8 +60,8 @@ def test_region_even_alignment_stays_inside_the_frame() -> None:
 def test_frames_at_seeks_to_the_same_frames_as_decoding_everything(tmp_path, gop: int) -> None:
     """Keyframe-aware seeking (short GOPs) and decoding straight through (one GOP) pick exactly the
     frame on screen at each target time, as the linear 10 Hz sampler does; VFR timestamps."""
-    from caption_assets.processing.video import frames_at, iter_frames
-    from caption_assets.synthetic import VideoSpec, frame_times, render_video
+    from caption_assets.core.processing.video import frames_at, iter_frames
+    from caption_synthetic import VideoSpec, frame_times, render_video
 
     times = tuple(round(0.05 * i + (0.02 if i % 3 == 0 else 0.0), 4) for i in range(60))
     spec = VideoSpec(width=96, height=64, duration=3.0, timestamps=times, gop=gop, background="noise")

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from caption_assets.processing.workers import BoundedSubmitter
+from caption_assets.core.processing.workers import BoundedSubmitter
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +51,7 @@ def test_a_forked_child_gets_working_ocr_threads() -> None:
     """A process forked after the OCR threads started must not inherit a pool without threads."""
     import os
 
-    from caption_assets.processing import ocr
+    from caption_assets.core.processing import ocr
 
     assert ocr.executor().submit(lambda: 1).result(5) == 1
     pid = os.fork()

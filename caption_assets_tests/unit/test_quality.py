@@ -4,9 +4,9 @@ import sqlite3
 
 import pytest
 
-from caption_assets.compute.base import LayoutResult
-from caption_assets.processing.captions_db import OCR_ERROR, Caption, write_captions
-from caption_assets.quality import captions_findings, findings_details, layout_findings
+from caption_assets.core.compute.base import LayoutResult
+from caption_assets.core.processing.captions_db import OCR_ERROR, Caption, write_captions
+from caption_assets.core.policy.quality import captions_findings, findings_details, layout_findings
 
 pytestmark = pytest.mark.unit
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from caption_assets import runs
-from caption_assets.definitions import build_definitions
-from caption_assets.priority import PRIORITY_TAG, SINCE_TAG, TENANT_TAG, TIER_TAG, VIDEO_TAG, PriorityPolicy
+from caption_assets.defs import runs
+from caption_assets.defs.definitions import build_definitions
+from caption_assets.core.policy.priority import PRIORITY_TAG, SINCE_TAG, TENANT_TAG, TIER_TAG, VIDEO_TAG, PriorityPolicy
 
 pytestmark = pytest.mark.unit
 

@@ -11,10 +11,10 @@ from urllib.request import url2pathname
 
 import pytest
 
-from caption_assets.errors import BadInputError, NotFoundError, TenantNotFoundError
-from caption_assets.keys import VideoKeys, tenant_prefix
-from caption_assets.store.base import ObjectNotFoundError
-from caption_assets.store.local import LocalStore
+from caption_assets.core.errors import BadInputError, NotFoundError, TenantNotFoundError
+from caption_assets.core.keys import VideoKeys, tenant_prefix
+from caption_assets.core.store.base import ObjectNotFoundError
+from caption_assets.core.store.local import LocalStore
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from caption_assets.synthetic import (
+from caption_synthetic import (
     PRESETS,
     Cue,
     GroundTruth,

@@ -1,0 +1,503 @@
+"""The ``caption-assets`` command (DESIGN.md section 9)."""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import gzip
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from caption_assets.core.errors import CaptionAssetsError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Caption data from videos with burned-in captions: run the platform locally (dev), "
+    "hand it a video as the web app does (upload), or process one video to SRT/VTT (process).",
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+TierOption = Annotated[str, typer.Option("--tier", help="free, premium or enterprise")]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def _platform() -> tuple[Any, Any, Any]:
+    """Settings, catalog and store as the code location configures them."""
+    from caption_assets.core.config import get_settings
+    from caption_assets.defs.definitions import build_resources
+    from caption_assets.app.platform import prepare_environment
+
+    settings = get_settings()
+    prepare_environment(settings)
+    resources = build_resources(settings)
+    catalog = resources["catalog"].process_config_and_initialize().get()
+    store = resources["store"].process_config_and_initialize().get(
+        tenant_exists=catalog.tenant_exists
+    )
+    check = getattr(store, "check_writable", None)  # local directories only
+    if check is not None:
+        check()
+    return settings, catalog, store
+
+
+def _check_tier(tier: str) -> None:
+    if tier not in ("free", "premium", "enterprise"):
+        raise _fail(f"unknown tier {tier!r}: use free, premium or enterprise")
+
+
+@app.command()
+def upload(
+    video: Annotated[Path, typer.Argument(help="the video file")],
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant name")],
+    tier: TierOption = "free",
+) -> None:
+    """Store VIDEO under the tenant's prefix and insert its catalog row, as the web app does.
+    A running `caption-assets dev` picks it up. Prints the new video id."""
+    from caption_assets.app.platform import upload_video
+
+    _check_tier(tier)
+    if not video.is_file():
+        raise _fail(f"no such file: {video}")
+    try:
+        _, catalog, store = _platform()
+        video_id = upload_video(catalog, store, video, tenant, tier=tier)  # type: ignore[arg-type]
+    except CaptionAssetsError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(video_id)
+
+
+class _StepPrinter:
+    """Prints each step of a run as it starts and ends, read from the instance's event log."""
+
+    def __init__(self, instance: Any, run_id: str) -> None:
+        self.instance, self.run_id = instance, run_id
+        self.stop = threading.Event()
+        self.seen: set[str] = set()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> _StepPrinter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self._poll()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(0.5):
+            try:
+                self._poll()
+            except Exception:  # progress output must never break the run
+                pass
+
+    def _poll(self) -> None:
+        from dagster import DagsterEventType
+
+        kinds = {
+            DagsterEventType.STEP_START: "started",
+            DagsterEventType.STEP_SUCCESS: "done",
+            DagsterEventType.STEP_FAILURE: "failed",
+            DagsterEventType.STEP_UP_FOR_RETRY: "will retry",
+        }
+        for entry in self.instance.all_logs(self.run_id, of_type=set(kinds)):
+            event = entry.dagster_event
+            marker = f"{event.step_key}:{event.event_type_value}:{entry.timestamp}"
+            if marker in self.seen:
+                continue
+            self.seen.add(marker)
+            elapsed = ""
+            if event.event_type == DagsterEventType.STEP_SUCCESS:
+                ms = getattr(event.event_specific_data, "duration_ms", None)
+                elapsed = f" in {ms / 1000:.1f} s" if ms else ""
+            err.print(f"  {event.step_key}: {kinds[event.event_type]}{elapsed}")
+
+
+def _run_job(
+    defs: Any, instance: Any, job_name: str, run_id: str, video_id: str, tags: dict[str, str]
+) -> bool:
+    job = defs.resolve_job_def(job_name)
+    err.print(f"{job_name} (run {run_id})")
+    with _StepPrinter(instance, run_id):
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=video_id,
+            raise_on_error=False,
+            run_id=run_id,
+            tags=tags,
+            # the step printer reports progress; Dagster's DEBUG console log would drown it
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+    return bool(result.success)
+
+
+def _error_reason(catalog: Any, video_id: str) -> str:
+    video = catalog.get_video(video_id)
+    for column in ("layout", "boundaries"):
+        details = getattr(video, f"{column}_error_details", None) if video else None
+        if details and getattr(video, f"{column}_status", None) == "error":
+            return str(details.get("message") or details)
+    return "the run failed; see the Dagster UI for its logs"
+
+
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM reached `process` (a BaseException: no ``except Exception`` eats it)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@dataclass
+class _ProcessState:
+    """What an interruption has to settle: filled in as `process` gets that far."""
+
+    temp_dir: Path | None = None
+    catalog: Any = None
+    instance: Any = None
+    video_id: str | None = None
+    job_name: str = "video_job"
+    run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    raise _Interrupted(signum)
+
+
+# a settled interruption must not hang on a wedged catalog: exit regardless after this long
+_STOP_DEADLINE_SECONDS = 10.0
+
+
+def _stop_interrupted(state: _ProcessState, signum: int) -> NoReturn:
+    """Terminate the run, settle the video ``error``, free its locks, delete the temp dir and exit
+    128 + signal. The run's thread may still be inside native decoding or OCR code, so the process
+    leaves with ``os._exit`` after running the exit hooks (the embedded Postgres handle) itself."""
+    from caption_assets.defs.runs import PARTITION_TAG
+    from caption_assets.defs.sensors.run_status import settle_ended_run
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)  # one stop at a time; further signals change nothing
+    code = 128 + signum
+    name = signal.Signals(signum).name
+    watchdog = threading.Timer(_STOP_DEADLINE_SECONDS, os._exit, args=(code,))
+    watchdog.daemon = True
+    watchdog.start()
+    message = f"interrupted ({name})"
+    try:
+        if state.video_id is not None and state.catalog is not None:
+            import dagster as dg
+
+            reason = (
+                f"interrupted by {name}: caption-assets process was stopped before it finished; "
+                "run it again to process the file"
+            )
+            run = state.instance.get_run_by_id(state.run_id) if state.run_id else None
+            if run is not None and not run.is_finished:
+                state.instance.report_run_canceled(run, message=reason)
+            if run is None:  # stopped before the run record existed
+                run = dg.DagsterRun(
+                    job_name=state.job_name,
+                    run_id=state.run_id or "none",
+                    tags={**state.tags, PARTITION_TAG: state.video_id},
+                )
+            settle_ended_run(state.catalog, run, "was interrupted", reason, state.instance)
+            message += f": video {state.video_id} set to error; run the command again to start over"
+    except Exception as exc:  # the exit must happen whatever the catalog says
+        message += f" (its status could not be recorded: {_one_line(exc)})"
+    _exit_now(state, code, message)
+
+
+def _exit_now(state: _ProcessState, code: int, message: str) -> NoReturn:
+    """Print the one line, delete the temp dir, run the exit hooks (the embedded Postgres
+    handle) and leave without waiting for the run's thread, which may be inside native code."""
+    from caption_assets.app.platform import remove_process_temp_dir
+
+    # the run's thread may still be retrying its connections while the exit hooks stop the
+    # embedded server: its warnings would bury the one line
+    logging.disable(logging.CRITICAL)
+    if state.temp_dir is not None:
+        remove_process_temp_dir(state.temp_dir)
+    err.print(f"[red]error:[/red] {message}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
+def _catalog_answers(timeout_seconds: int = 3) -> bool:
+    """Whether the catalog's Postgres accepts a connection (no DSN, e.g. Supabase: assumed)."""
+    import psycopg
+
+    url = os.environ.get("CAPTION_ASSETS_DATABASE_URL")
+    if not url:
+        return True
+    try:
+        with psycopg.connect(url, connect_timeout=timeout_seconds) as conn:
+            conn.execute("select 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+@app.command()
+def process(
+    video: Annotated[Path, typer.Argument(help="the video file")],
+    out: Annotated[Path, typer.Option("--out", help="directory for captions.db, .srt, .vtt")],
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant name")] = "local",
+    output_format: Annotated[
+        str, typer.Option("--format", help="files (default) or json: also print the cues")
+    ] = "files",
+) -> None:
+    """Process one local video through Dagster (the runs appear in the UI): video_job, or for a
+    tenant without auto-approve layout_job, approval, captions_job. Copies captions.db,
+    captions.srt and captions.vtt to OUT. Ctrl-C stops the run and marks the video error."""
+    if output_format not in ("files", "json"):
+        raise _fail("--format must be files or json")
+    if not video.is_file():
+        raise _fail(f"no such file: {video}")
+    state = _ProcessState()
+    # Installed in the main thread before anything starts; the runs execute in a worker thread,
+    # where Dagster does not replace these handlers with its own (which swallow the first Ctrl-C).
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    from caption_assets.app.platform import remove_process_temp_dir
+
+    try:
+        _process(video, out, tenant, output_format, state)
+    except _Interrupted as stop:
+        _stop_interrupted(state, stop.signum)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if state.temp_dir is not None:
+            remove_process_temp_dir(state.temp_dir)
+
+
+def _process(video: Path, out: Path, tenant: str, output_format: str, state: _ProcessState) -> None:
+    from dagster import DagsterInstance
+
+    from caption_assets.core.policy.admission import on_own_machine
+    from caption_assets.core.catalog import lifecycle
+    from caption_assets.defs.definitions import build_definitions
+    from caption_assets.core.keys import VideoKeys
+    from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
+    from caption_assets.app.platform import process_temp_dir, repair_after_crash, upload_video
+    from caption_assets.defs.resources.settings import PlatformSettings
+    from caption_assets.defs.runs import run_tags
+    from caption_assets.core.processing.captions_db import read_captions
+    from caption_assets.core.processing.video import probe
+
+    started = time.perf_counter()
+    # libraries' warnings (Dagster's storage and psycopg's pool print one per reconnect attempt)
+    # are not for the person at the terminal; the step printer and the error line are
+    logging.disable(logging.WARNING)
+    try:
+        probe(video)  # a clear one-line reason before anything is stored
+        settings, catalog, store = _platform()
+        state.catalog = catalog
+        # every temporary file of this process's steps lives here, so an interruption removes
+        # them all and the next start removes those of a process that was killed
+        state.temp_dir = process_temp_dir(settings.resolved_data_dir())
+        instance = DagsterInstance.get()
+        state.instance = instance
+        for line in repair_after_crash(instance, catalog):
+            err.print(line)
+        video_id = upload_video(catalog, store, video, tenant, layout_status="processing")
+    except CaptionAssetsError as exc:
+        raise _fail(str(exc)) from None
+    state.video_id = video_id
+    row = catalog.get_video(video_id)
+    tenant_row = catalog.get_tenant(row.tenant_id)
+    err.print(f"video {video_id} (tenant {tenant_row.name})")
+    instance.add_dynamic_partitions(VIDEOS_PARTITION_NAME, [video_id])
+    defs = build_definitions(settings)
+    policy = PlatformSettings.from_settings(settings).priority_policy()
+    state.tags = run_tags(
+        video_id, tenant_row.id, tenant_row.tier, row.uploaded_at, policy,
+        attempt=row.processing_attempt,
+    )
+
+    def run(job_name: str) -> bool:
+        state.job_name, state.run_id = job_name, str(uuid.uuid4())
+        return _run_job(defs, instance, job_name, state.run_id, video_id, state.tags)
+
+    def runs() -> str | None:
+        with on_own_machine():
+            if tenant_row.auto_approve:
+                # layout_db approves its own layout: one run does it all (one run start saved)
+                return None if run("video_job") else _error_reason(catalog, video_id)
+            if not run("layout_job"):
+                return _error_reason(catalog, video_id)
+            if catalog.get_video(video_id).layout_status == "annotate":
+                # whoever runs `process` is the person approving this layout
+                lifecycle.layout_approved(catalog, video_id)
+            return None if run("captions_job") else _error_reason(catalog, video_id)
+
+    def catalog_gone() -> None:
+        # the steps' retries and Dagster's reconnects would take minutes and print pages; the
+        # video's status cannot be recorded anyway while the catalog is down
+        _exit_now(
+            state,
+            1,
+            f"the catalog database stopped answering while video {video_id} was processed; "
+            "start it again (or free its disk) and run the command again",
+        )
+
+    failure = _in_worker_thread(runs, on_stall=catalog_gone)
+    if failure is not None:
+        raise _fail(failure)
+
+    keys = VideoKeys(tenant_row.id, video_id)
+    out.mkdir(parents=True, exist_ok=True)
+    gz = store.get_file(keys.captions_db(), out / "captions.db.gz")
+    with gzip.open(gz, "rb") as src, (out / "captions.db").open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    gz.unlink()
+    store.get_file(keys.captions_srt(), out / "captions.srt")
+    store.get_file(keys.captions_vtt(), out / "captions.vtt")
+    captions = read_captions(out / "captions.db")
+    err.print(
+        f"{len(captions)} captions -> {out} in {time.perf_counter() - started:.1f} s "
+        f"(video {video_id})"
+    )
+    if output_format == "json":
+        json.dump([c.to_dict() for c in captions], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    # the interpreter's final garbage collection walks every object Dagster and the OCR engines
+    # made (~0.5 s); what must be released (database server, files) is closed by exit hooks and
+    # context managers, not by that collection
+    gc.freeze()
+
+
+T = TypeVar("T")
+
+
+# how often the main thread checks the catalog while a run goes on, and how many failed checks
+# in a row mean it is gone (one may be a restart or a busy server)
+_CATALOG_CHECK_SECONDS = 2.0
+_CATALOG_FAILED_CHECKS = 2
+
+
+def _in_worker_thread(work: Callable[[], T], on_stall: Callable[[], None] | None = None) -> T:
+    """Run ``work`` in a daemon thread while the main thread stays free to receive signals
+    (a signal handler runs only in the main thread, between its bytecodes) and watches the
+    catalog: ``on_stall`` is called when it stops answering."""
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the main thread unchanged
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="process-runs", daemon=True).start()
+    failed_checks = 0
+    while not done.wait(_CATALOG_CHECK_SECONDS):
+        if on_stall is None:
+            continue
+        failed_checks = 0 if _catalog_answers() else failed_checks + 1
+        if failed_checks >= _CATALOG_FAILED_CHECKS:
+            on_stall()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option("--port", help="port of the Dagster UI")] = 3000,
+    demo: Annotated[bool, typer.Option("--demo", help="also upload a generated demo video")] = False,
+) -> None:
+    """Start the platform locally: embedded Postgres, migrations, and `dagster dev` on 127.0.0.1
+    with the sensors on. Ctrl-C stops everything."""
+    from caption_assets.app.devserver import run_dagster_dev
+
+    try:
+        settings, catalog, store = _platform()
+    except CaptionAssetsError as exc:
+        raise _fail(str(exc)) from None
+    err.print(f"data in {settings.resolved_data_dir()}; UI at http://127.0.0.1:{port}")
+
+    def after_start() -> None:
+        if not settings.database_url:  # the embedded server this process started
+            _watch_embedded(settings.resolved_data_dir())
+        if demo:
+            threading.Thread(
+                target=_demo, args=(settings, catalog, store), daemon=True
+            ).start()
+
+    raise typer.Exit(code=run_dagster_dev(port, on_started=after_start))
+
+
+def _watch_embedded(data_dir: Path) -> None:
+    """Restart the embedded Postgres when it dies while ``dev`` runs (this process owns it)."""
+    from caption_assets.core.catalog.embedded import embedded_running, keep_running, pgdata_dir
+
+    if not pgdata_dir(data_dir).exists() or not embedded_running(data_dir):
+        return  # nothing started here to keep up
+    threading.Thread(
+        target=keep_running,
+        args=(data_dir, threading.Event()),
+        kwargs={
+            "on_restart": lambda: err.print("the catalog database had stopped; restarted it"),
+            "on_failure": lambda exc: err.print(
+                f"the catalog database is down and does not start yet: {_one_line(exc)}"
+            ),
+        },
+        name="embedded-postgres-watch",
+        daemon=True,
+    ).start()
+
+
+def _demo(settings: Any, catalog: Any, store: Any) -> None:
+    """Upload the demo video and report when the sensors have carried it through."""
+    from caption_assets.app.platform import upload_video
+    from caption_assets.app.demo import render_demo
+
+    path = settings.resolved_data_dir() / "demo" / "demo.mp4"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        render_demo(path)
+    video_id = upload_video(catalog, store, path, "demo", tier="premium")
+    err.print(f"demo video uploaded as {video_id}; the new_uploads sensor will pick it up")
+    deadline = time.monotonic() + 1800
+    last = None
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        v = catalog.get_video(video_id)
+        state = (v.layout_status, v.boundaries_status, v.text_status)
+        if state != last:
+            err.print(f"demo {video_id}: layout={state[0]} boundaries={state[1]} text={state[2]}")
+            last = state
+        if "error" in state or state[2] in ("done", "review"):
+            return
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

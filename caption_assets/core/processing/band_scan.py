@@ -1,0 +1,154 @@
+"""The caption-state scan of the band(s), with each state read as soon as the scan has decided it.
+
+Native frames stream in once; per zone an ``ExtentTracker`` splits the timeline into caption states
+exact to the frame, and every closed state with text goes to the OCR threads while decoding goes on.
+Only the state's voting images travel with it, and at most a few states wait for a thread, so memory
+stays bounded whatever the video's length.
+
+The pixel scan proposes more states than there are captions (a scene cut or a burst of motion behind
+a caption is a change of pixels too); the text decides. A zone's states are read in order, each with
+the previous reading at hand: where the previous state showed text and the new one has no text
+pixels outside the previous boxes, those boxes are recognised once on the new state; the same
+caption read again (``reading.same_caption``) is kept as that cheap reading, which assembly then
+joins to its neighbour. Anything else (other text, a new line, no earlier text) is read in full:
+detection on the band, recognition voted over several frames.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+
+from caption_assets.core.processing import ocr
+from caption_assets.core.processing.extents import ExtentTracker, Segment
+from caption_assets.core.processing.raw_ocr import RawReading
+from caption_assets.core.processing.reading import Reading, read_caption, read_lines, same_caption
+from caption_assets.core.processing.signature import analysis_scale, min_text_pixels, strokes_outside
+from caption_assets.core.processing.video import DecodedFrame, Region, crop_gray
+from caption_assets.core.processing.workers import BoundedSubmitter, cpu_count
+
+# share of a caption's strokes that must stay unchanged across a proposed change for the caption to
+# be taken as unchanged without reading it again: a new caption over the old one's place keeps by
+# chance well under half of its strokes, compression noise and the blur at stroke rims lose a few
+CARRIED = 0.9
+# states waiting for an OCR thread, per core: enough to keep the threads busy, few band images held
+_PENDING_PER_CORE = 3
+
+
+@dataclass(frozen=True)
+class _ReadJob:
+    """What reading one state needs: its voting band images, not the whole segment."""
+
+    zone: int
+    first: int
+    last: int
+    start: float
+    end: float
+    samples: int
+    frames: list[np.ndarray]
+    text_mask: np.ndarray | None
+    mask_scale: float
+    carried: float | None  # Segment.carried
+
+
+def _read_job(segment: Segment, zone: int, band_width: int) -> _ReadJob | None:
+    """None for a state without caption text (nothing to read)."""
+    if not segment.kept:
+        return None
+    if not segment.has_text(min_text_pixels(segment.kept[0].smoothed.shape)):
+        return None
+    voters = segment.voting_samples()
+    middle = voters[len(voters) // 2]
+    return _ReadJob(zone, segment.first, segment.last, segment.start_time, segment.end_time,
+                    segment.sample_count, [s.gray for s in voters], middle.text, analysis_scale(band_width),
+                    segment.carried)
+
+
+@dataclass(frozen=True)
+class _Read:
+    raw: RawReading
+    reading: Reading
+    seconds: float  # CPU seconds of this state's OCR
+
+
+def _read(job: _ReadJob, previous: Future[_Read] | None) -> _Read:
+    """Runs on an OCR thread, after the zone's previous state (``previous``) was read. CPU time, not
+    wall time: the single-threaded engine runs on this thread, and while decoding and encoding share
+    the cores a reading's wall time measures the scheduler more than the OCR."""
+    prior = previous.result().reading if previous is not None else None
+    started = time.thread_time()
+    reading = None
+    if prior is not None and prior.text and prior.lines:
+        outside = job.text_mask is not None and strokes_outside(
+            job.text_mask, [b for line in prior.lines for b in line], job.mask_scale
+        )
+        if not outside and job.carried is not None and job.carried >= CARRIED:
+            # the previous caption's strokes all stayed where this state began: the pixels behind
+            # it changed, not the caption
+            reading = Reading(prior.text, prior.confidence, 0, prior.lines)
+        elif not outside:
+            again = read_lines(job.frames[len(job.frames) // 2 :][:1], prior.lines)
+            if same_caption(again.text, prior.text):
+                # confirmed: this reading is one more vote for the caption's text (assembly pools
+                # the reads of all states of one caption)
+                reading = again
+    if reading is None:
+        reading = read_caption(job.frames, job.text_mask, job.mask_scale)
+    raw = RawReading(job.zone, job.first, job.last, job.start, job.end, job.samples, reading.text,
+                     reading.confidence, reading.reads)
+    return _Read(raw, reading, time.thread_time() - started)
+
+
+class BandScan:
+    """Feed every decoded native frame to ``add``; ``finish`` returns the readings of the states
+    with text, in zone and time order. Use as a context manager: leaving it on an error stops the
+    OCR work it started."""
+
+    def __init__(self, zones: list[Region], rotation: int) -> None:
+        self.zones = zones
+        self.rotation = rotation
+        self.trackers = [ExtentTracker() for _ in zones]
+        self.frames = 0
+        self._started = time.perf_counter()
+        self._reader: BoundedSubmitter[_Read] = BoundedSubmitter(ocr.executor(), _PENDING_PER_CORE * cpu_count())
+        self._last: list[Future[_Read] | None] = [None for _ in zones]  # each zone's latest read
+
+    def __enter__(self) -> BandScan:
+        self._reader.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._reader.__exit__(*exc)
+
+    def add(self, decoded: DecodedFrame) -> None:
+        for number, (zone, tracker) in enumerate(zip(self.zones, self.trackers)):
+            tracker.add_frame(decoded.index, decoded.time, crop_gray(decoded.frame, zone, self.rotation))
+            self._hand_over(tracker.closed_segments(), number)
+        self.frames += 1
+
+    def finish(self, end_time: float) -> tuple[list[RawReading], dict[str, float], dict[str, float]]:
+        """Readings with text, the scan's counts (segments, states read, frames recognised) and
+        its timings (seconds)."""
+        scanned = time.perf_counter()
+        counts: dict[str, float] = {"frames": self.frames}
+        for number, tracker in enumerate(self.trackers):
+            self._hand_over(tracker.finish(end_time), number)
+            counts[f"zone{number}_segments"] = tracker.segment_count
+        results = self._reader.results()
+        readings = [r.raw for r in results]
+        counts.update(segments_read=len(readings), ocr_reads=sum(r.reads for r in readings))
+        timings = {
+            "scan_seconds": round(scanned - self._started, 3),
+            "ocr_after_scan_seconds": round(time.perf_counter() - scanned, 3),
+            "ocr_cpu_seconds": round(sum(r.seconds for r in results), 3),
+        }
+        return sorted((r for r in readings if r.text), key=lambda r: (r.zone, r.first)), counts, timings
+
+    def _hand_over(self, segments: list[Segment], number: int) -> None:
+        for segment in segments:
+            job = _read_job(segment, number, self.zones[number].width)
+            if job is not None:
+                self._last[number] = self._reader.submit(_read, job, self._last[number])

@@ -1,0 +1,171 @@
+"""layout_job's assets: full frames at 0.1 Hz, then OCR boxes and the caption region."""
+
+
+from dataclasses import asdict
+from functools import partial
+
+import dagster as dg
+
+from caption_assets.core.policy import quality
+from caption_assets.core.policy.admission import admit, enforcing
+from caption_assets.defs.checks import to_check_result
+from caption_assets.defs.assets.runtime import (
+    COMPUTE_RETRY_POLICY,
+    compute_metadata,
+    load_video,
+    status_guard,
+    video_locks,
+)
+from caption_assets.core.catalog import lifecycle
+from caption_assets.core.catalog.base import VideoMetadata
+from caption_assets.core.keys import VideoKeys
+from caption_assets.defs.partitions import videos_partitions
+from caption_assets.defs.resources.catalog import CatalogResource
+from caption_assets.defs.resources.compute import ComputeResource
+from caption_assets.defs.resources.settings import PlatformSettings
+from caption_assets.defs.resources.store import StoreResource
+
+# captions.py's asset (which imports this module): a run materializing it after layout_db claims
+# the captions work of its own approval
+CROPPED_FRAMES_KEY = dg.AssetKey("cropped_frames")
+
+
+def continues_to_captions(context: dg.AssetExecutionContext) -> bool:
+    """Whether this run goes on to the captions after the layout (video_job does)."""
+    selection = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
+    return CROPPED_FRAMES_KEY in selection
+
+
+LAYOUT_CHECKS = [
+    dg.AssetCheckSpec(
+        "layout_has_caption_region",
+        asset="layout_db",
+        blocking=True,
+        description="A caption region was found, or the video has no text at all.",
+    ),
+    dg.AssetCheckSpec(
+        "layout_region_confidence",
+        asset="layout_db",
+        description="WARN when the caption region was found with low confidence.",
+    ),
+]
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    retry_policy=COMPUTE_RETRY_POLICY,
+    group_name="layout",
+    kinds={"python", "video"},
+    description="Full-resolution frames every 10 s (at least 20 for short videos) and 320 px thumbnails.",
+)
+def full_frames(
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    compute: ComputeResource,
+    settings: PlatformSettings,
+) -> dg.MaterializeResult:
+    cat = catalog.get()
+    video_id = context.partition_key
+    with status_guard(context, "full_frames", partial(lifecycle.layout_failed, cat, video_id)):
+        vc = load_video(cat, video_id)
+        attempt = lifecycle.layout_started(cat, vc.video.id)
+        limits = settings.limits()
+        artifacts = store.get(tenant_exists=cat.tenant_exists)
+        # the size of what was stored, not what the uploader declared in the catalog row
+        stored = artifacts.size(VideoKeys(vc.tenant.id, vc.video.id).video())
+        admit(vc.tenant.tier, limits, size_bytes=stored)
+        backend = compute.get(artifacts)
+        with enforcing(vc.tenant.tier, limits):
+            result = backend.full_frames(vc.job)
+        cat.record_metadata(
+            vc.video.id,
+            VideoMetadata(
+                duration_seconds=result.duration_seconds,
+                width=result.width,
+                height=result.height,
+                fps=result.fps,
+                total_frames=result.total_frames,
+            ),
+        )
+        # duration and resolution are known once the video was opened: checked before the
+        # expensive OCR of layout_db and everything after it
+        admit(
+            vc.tenant.tier,
+            limits,
+            duration_seconds=result.duration_seconds,
+            width=result.width,
+            height=result.height,
+        )
+    keys = VideoKeys(vc.tenant.id, vc.video.id)
+    return dg.MaterializeResult(
+        metadata={
+            **compute_metadata(backend),
+            **vc.metadata(),
+            "processing_attempt": attempt,
+            "frames": len(result.frame_indices),
+            "width": result.width,
+            "height": result.height,
+            "fps": result.fps,
+            "duration_seconds": result.duration_seconds,
+            "total_frames": result.total_frames,
+            "prefix": keys.full_frames_prefix(),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    deps=[full_frames],
+    retry_policy=COMPUTE_RETRY_POLICY,
+    group_name="layout",
+    kinds={"python", "sqlite"},
+    check_specs=LAYOUT_CHECKS,
+    description="OCR boxes of the full frames and the caption region, as layout.db.",
+)
+def layout_db(
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    compute: ComputeResource,
+) -> dg.MaterializeResult:
+    cat = catalog.get()
+    video_id = context.partition_key
+    with status_guard(context, "layout_db", partial(lifecycle.layout_failed, cat, video_id)):
+        vc = load_video(cat, video_id)
+        lifecycle.layout_started(cat, vc.video.id)
+        artifacts = store.get(tenant_exists=cat.tenant_exists)
+        backend = compute.get(artifacts)
+        # layout.db is what a person edits in the web app under their client lock; a lock lost
+        # meanwhile fails the step at the end of the block, before anything is recorded
+        with video_locks(cat, vc.video.id, holder=context.run.run_id, databases=("layout",)):
+            result = backend.layout(vc.job)
+        findings = quality.layout_findings(result)
+        blocking_failed = [f for f in findings if f.blocking and not f.passed]
+        lifecycle.layout_finished(
+            cat,
+            vc.video.id,
+            blocking_failure=quality.findings_details(blocking_failed, context.run.run_id)
+            if blocking_failed
+            else None,
+            auto_approve=vc.tenant.auto_approve,
+            # otherwise the approvals sensor would start a second captions run beside this one
+            captions_run_id=context.run.run_id if continues_to_captions(context) else None,
+        )
+    keys = VideoKeys(vc.tenant.id, vc.video.id)
+    return dg.MaterializeResult(
+        metadata={
+            **compute_metadata(backend),
+            **vc.metadata(),
+            "region": dg.MetadataValue.json(
+                None if result.region is None else dict(zip(("x", "y", "width", "height"), result.region))
+            ),
+            "confidence": result.confidence,
+            "frames": result.frame_count,
+            "boxes": result.box_count,
+            "auto_approved": bool(vc.tenant.auto_approve and not blocking_failed),
+            "key": keys.layout_db(),
+            "stats": dg.MetadataValue.json(asdict(result)["stats"]),
+        },
+        check_results=[to_check_result(f) for f in findings],
+    )

@@ -1,0 +1,240 @@
+"""What every per-video asset does around its compute call: find the video and its tenant, refuse
+work that must not run, keep the catalog status in step with what happens, and turn errors into
+the right kind of Dagster failure (permanent: no retry; transient: the RetryPolicy retries)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from caption_assets.core.catalog import lifecycle
+from caption_assets.core.catalog.base import (
+    Catalog,
+    LockDatabase,
+    LockResult,
+    Tenant,
+    Video,
+    error_details,
+)
+from caption_assets.core.compute.base import VideoJob
+from caption_assets.core.errors import (
+    LockHeldError,
+    NotFoundError,
+    PermanentError,
+    TenantNotFoundError,
+    TransientError,
+)
+from caption_assets.core.keys import validate_uuid
+
+COMPUTE_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+LOCK_TTL_SECONDS = 600
+# How long a step waits for a lock someone else holds before giving the attempt up (transient:
+# the RetryPolicy tries again later). Far below a lock lifetime: a waiting step holds a run slot.
+LOCK_WAIT_SECONDS = 30.0
+
+
+class LockLostError(PermanentError):
+    """A lock the step held was taken by someone else (it expired, or was released): whatever the
+    step computed since is not recorded."""
+
+    def __init__(self, video_id: str, database: str, now: LockResult) -> None:
+        super().__init__(
+            f"{database} lock of video {video_id} was lost while the step ran (now held by "
+            f"{now.holder or 'nobody'}{f' until {now.expires_at}' if now.expires_at else ''}); "
+            "the step stopped without recording its result: retry once that session has ended"
+        )
+
+
+@dataclass(frozen=True)
+class VideoContext:
+    video: Video
+    tenant: Tenant
+
+    @property
+    def job(self) -> VideoJob:
+        return VideoJob(tenant_id=self.tenant.id, video_id=self.video.id)
+
+    def metadata(self) -> dict[str, str]:
+        """Tenant and tier travel as materialization metadata, not partition dimensions."""
+        return {"tenant": self.tenant.name, "tenant_id": self.tenant.id, "tier": self.tenant.tier}
+
+
+def load_video(catalog: Catalog, video_id: str) -> VideoContext:
+    """The video and its tenant, or a permanent error saying why the work is refused."""
+    video_id = validate_uuid(video_id, "video id (partition key)")
+    video = catalog.get_video(video_id)
+    if video is None:
+        raise NotFoundError(f"video {video_id} is not in the catalog")
+    if video.deleted_at is not None:
+        raise NotFoundError(f"video {video_id} was deleted at {video.deleted_at.isoformat()}")
+    tenant = catalog.get_tenant(video.tenant_id)
+    if tenant is None:
+        raise TenantNotFoundError(f"video {video_id}: tenant {video.tenant_id} does not exist")
+    if not tenant.active:
+        raise PermanentError(f"video {video_id}: tenant {tenant.name} is not active")
+    return VideoContext(video=video, tenant=tenant)
+
+
+def compute_metadata(backend: object) -> dict[str, str]:
+    """The remote call id (Modal) for the materialization, so a person can find the call."""
+    call_id = getattr(backend, "last_call_id", None)
+    return {"compute_call_id": call_id} if call_id else {}
+
+
+def _will_retry(context: dg.AssetExecutionContext) -> bool:
+    return context.retry_number < COMPUTE_RETRY_POLICY.max_retries
+
+
+@contextmanager
+def status_guard(
+    context: dg.AssetExecutionContext,
+    step: str,
+    failed: Callable[[dict[str, Any]], None],
+) -> Iterator[None]:
+    """Record the step's failure through ``failed`` (a ``lifecycle`` event) when it fails for good.
+
+    A transient failure with retries left keeps the status (the retry will continue the work);
+    a permanent one becomes a ``dg.Failure`` with retries disallowed."""
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as exc:  # every failure must reach the catalog, whatever its type
+        transient = isinstance(exc, TransientError)
+        if transient and _will_retry(context):
+            context.log.warning(f"{step}: transient failure, will retry: {exc}")
+            raise
+        message = (
+            f"{step} failed: {exc}"
+            if not transient
+            else f"{step} failed after {context.retry_number + 1} attempts: {exc}"
+        )
+        details = error_details(
+            message=message,
+            error=f"{type(exc).__name__}: {exc}",
+            run_id=context.run.run_id,
+            step=step,
+            retryable=transient,
+        )
+        try:
+            failed(details)
+        except Exception as write_exc:  # the run-failure sensor is the second chance
+            context.log.error(
+                f"could not record the error of video {context.partition_key}: {write_exc}"
+            )
+        if transient:
+            raise
+        raise dg.Failure(description=message, allow_retries=False) from exc
+
+
+def acquire_waiting(
+    catalog: Catalog,
+    video_id: str,
+    database: LockDatabase,
+    holder: str,
+    ttl_seconds: int,
+    wait_seconds: float,
+    poll_seconds: float = 2.0,
+) -> None:
+    """Take the lock, waiting while someone else holds it (a person editing in the web app, or
+    another run). Past ``wait_seconds`` raise ``LockHeldError``: transient, so the step's
+    RetryPolicy tries again later instead of failing the video."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        result = catalog.acquire_server_lock(video_id, database, holder, ttl_seconds)
+        if result.acquired:
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LockHeldError(video_id, database, result.holder, result.expires_at)
+        time.sleep(min(poll_seconds, remaining))
+
+
+class HeldLocks:
+    """The server locks a step holds; ``check`` before recording a result."""
+
+    def __init__(
+        self, catalog: Catalog, video_id: str, holder: str, databases: Sequence[LockDatabase], ttl_seconds: int
+    ) -> None:
+        self._catalog = catalog
+        self._video_id = video_id
+        self._holder = holder
+        self._databases = tuple(databases)
+        self._ttl_seconds = ttl_seconds
+        self._lost: tuple[LockDatabase, LockResult] | None = None
+
+    @property
+    def lost(self) -> bool:
+        return self._lost is not None
+
+    def renew(self) -> None:
+        """Extend every lock; a renewal refused means someone else holds it now (lost for good:
+        taking it back could overwrite what they did meanwhile)."""
+        for database in self._databases:
+            if self._lost is not None:
+                return
+            result = self._catalog.acquire_server_lock(
+                self._video_id, database, self._holder, self._ttl_seconds
+            )
+            if not result.acquired:
+                self._lost = (database, result)
+
+    def check(self) -> None:
+        """Renew now and raise ``LockLostError`` if any lock is no longer ours."""
+        self.renew()
+        if self._lost is not None:
+            raise LockLostError(self._video_id, *self._lost)
+
+
+@contextmanager
+def video_locks(
+    catalog: Catalog,
+    video_id: str,
+    holder: str,
+    databases: Sequence[LockDatabase] = ("layout", "captions"),
+    ttl_seconds: int = LOCK_TTL_SECONDS,
+    release: bool = True,
+    wait_seconds: float | None = None,
+) -> Iterator[HeldLocks]:
+    """Hold the video's server locks for the duration of the block, renewing them in the
+    background. A held lock is waited for up to ``LOCK_WAIT_SECONDS`` (then ``LockHeldError``,
+    transient). A lock lost meanwhile raises ``LockLostError`` at ``check()`` and at the end of
+    the block, so a result computed without the lock is never recorded as if it had been."""
+    wait = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    acquired: list[LockDatabase] = []
+    try:
+        for database in databases:
+            acquire_waiting(catalog, video_id, database, holder, ttl_seconds, wait)
+            acquired.append(database)
+        locks = HeldLocks(catalog, video_id, holder, databases, ttl_seconds)
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(ttl_seconds / 3) and not locks.lost:
+                try:
+                    locks.renew()
+                except Exception:  # the catalog did not answer: retried on the next beat
+                    pass
+
+        thread = threading.Thread(target=renew, name=f"lock-renew-{video_id}", daemon=True)
+        thread.start()
+        try:
+            yield locks
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+        locks.check()
+    except BaseException:
+        lifecycle.release_locks(catalog, video_id, holder, acquired)
+        raise
+    else:
+        if release:
+            lifecycle.release_locks(catalog, video_id, holder, acquired)

@@ -1,0 +1,178 @@
+"""Repairs that run on a schedule: expired locks are cleared and reported, videos left in
+``processing`` by a run that is no longer alive are marked ``error`` with details, and work
+claimed for a run that was never created is released so the sensors request it again."""
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import psutil
+
+from caption_assets.core.catalog import lifecycle
+from caption_assets.core.catalog.base import Catalog, WorkClaim
+from caption_assets.defs.resources.catalog import CatalogResource
+from caption_assets.defs.runs import (
+    IN_FLIGHT,
+    PARTITION_TAG,
+    RUN_KEY_TAG,
+    captions_run_key,
+    layout_run_key,
+)
+
+# A run request is written before its run exists; give the queue that long before calling a
+# video in 'processing' abandoned.
+REPAIR_GRACE = timedelta(minutes=10)
+
+
+def runs_of_video(instance: dg.DagsterInstance, video_id: str, statuses=None, limit: int = 1):
+    return instance.get_run_records(
+        filters=dg.RunsFilter(tags={PARTITION_TAG: video_id}, statuses=statuses),
+        limit=limit,
+    )
+
+
+def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of the process executing the run, as the run launcher recorded it."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        pid = getattr(data, "metadata", {}).get("pid") if data is not None else None
+        if pid is not None:
+            return int(pid.value)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    # a killed worker stays a zombie until the code server reaps it: dead all the same
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def fail_dead_local_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the started runs whose worker process is gone.
+
+    Dagster's run monitoring detects dead workers only with launchers that can check them
+    (Kubernetes, ECS, ...); with the local default launcher a killed worker leaves its run
+    ``STARTED`` for ever. Its pid is recorded in the run's events, and that launcher runs workers
+    on this machine, so asking the OS answers it. The run-failure sensor then settles the video."""
+    if instance.run_launcher.supports_check_run_worker_health:
+        return []  # run monitoring handles it
+    failed: list[str] = []
+    for record in instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]), limit=1000
+    ):
+        run = record.dagster_run
+        pid = _worker_pid(instance, run.run_id)
+        if pid is None or _alive(pid):
+            continue
+        instance.report_run_failed(run, f"the run worker (pid {pid}) is gone: it crashed or was killed")
+        failed.append(run.run_id)
+    return failed
+
+
+def repair_stuck_videos(
+    instance: dg.DagsterInstance,
+    catalog: Catalog,
+    now: datetime | None = None,
+    grace: timedelta = REPAIR_GRACE,
+) -> dict[str, list[str]]:
+    """Mark ``error`` every ``processing`` column no live run owns; free that run's locks.
+    Returns {video id: columns repaired}."""
+    now = now or datetime.now(timezone.utc)
+    repaired: dict[str, list[str]] = {}
+    for video in catalog.videos_in_processing(limit=1000):
+        if now - video.updated_at < grace:
+            continue
+        if runs_of_video(instance, video.video_id, statuses=IN_FLIGHT):
+            continue
+        last = runs_of_video(instance, video.video_id)
+        last_run_id = last[0].dagster_run.run_id if last else None
+        lifecycle.processing_abandoned(catalog, video.video_id, video.columns, last_run_id)
+        repaired[video.video_id] = list(video.columns)
+    return repaired
+
+
+def _claim_has_run(instance: dg.DagsterInstance, claim: WorkClaim) -> bool:
+    """Whether the orchestrator has a run (in any state) for the claimed work: the run that
+    claimed it for itself (video_job), or the one the sensor requested under its run key."""
+    if claim.claimed_by is not None:
+        return instance.has_run(claim.claimed_by)
+    if claim.work == "layout":
+        assert claim.processing_attempt is not None
+        run_key = layout_run_key(claim.video_id, claim.processing_attempt)
+    else:
+        assert claim.layout_approved_at is not None
+        run_key = captions_run_key(claim.video_id, claim.layout_approved_at)
+    return bool(
+        instance.get_run_records(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
+    )
+
+
+def release_lost_claims(
+    instance: dg.DagsterInstance,
+    catalog: Catalog,
+    now: datetime | None = None,
+    grace: timedelta = REPAIR_GRACE,
+) -> list[WorkClaim]:
+    """Release the claims older than ``grace`` whose run never came to exist, so the next sensor
+    tick requests the work again (an upload left in ``wait``, an approval without a captions
+    run). A claim with a run, whatever its state, stays: that run owns the work, and requesting
+    it again would process the video twice. Returns the claims released."""
+    now = now or datetime.now(timezone.utc)
+    released: list[WorkClaim] = []
+    for claim in catalog.unstarted_claims(claimed_before=now - grace):
+        if not _claim_has_run(instance, claim) and lifecycle.claim_lost(catalog, claim):
+            released.append(claim)
+    return released
+
+
+@dg.op(description="Remove expired video locks and report them.")
+def clear_expired_locks(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
+    stale = lifecycle.expired_locks_cleared(catalog.get())
+    for lock in stale:
+        context.log.warning(
+            f"expired {lock.database} lock of video {lock.video_id} held by {lock.holder} "
+            f"(expired {lock.expires_at.isoformat()}) was cleared"
+        )
+    context.add_output_metadata({"cleared": len(stale)})
+    return len(stale)
+
+
+@dg.op(description="Fail runs whose worker died; mark videos left in 'processing' as 'error'.")
+def repair_stuck_work(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
+    for run_id in fail_dead_local_runs(context.instance):
+        context.log.warning(f"run {run_id}: its worker process is gone; marked failed")
+    repaired = repair_stuck_videos(context.instance, catalog.get())
+    for video_id, columns in repaired.items():
+        context.log.warning(f"video {video_id}: {columns} left in processing; set to error")
+    context.add_output_metadata({"repaired": len(repaired)})
+    return len(repaired)
+
+
+@dg.op(description="Release claimed work whose run was never created, so the sensors request it again.")
+def release_lost_run_requests(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
+    released = release_lost_claims(context.instance, catalog.get())
+    for claim in released:
+        context.log.warning(
+            f"video {claim.video_id}: {claim.work} work claimed at {claim.claimed_at.isoformat()} "
+            "has no run; released for the next sensor tick"
+        )
+    context.add_output_metadata({"released": len(released)})
+    return len(released)
+
+
+@dg.job(
+    description="Clears expired locks, repairs videos stuck in 'processing' and re-requests work "
+    "whose run request was lost."
+)
+def maintenance_job() -> None:
+    clear_expired_locks()
+    repair_stuck_work()
+    release_lost_run_requests()
+
+
+maintenance_schedule = dg.ScheduleDefinition(
+    job=maintenance_job,
+    cron_schedule="*/5 * * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

@@ -1,0 +1,104 @@
+"""Status write-back for runs that ended badly: failures the assets could not record themselves
+(crashes, a killed worker) and terminations. No video stays ``processing`` after its run ended,
+and the run's locks are freed."""
+
+
+import dagster as dg
+
+from caption_assets.core.catalog import lifecycle
+from caption_assets.core.catalog.base import Catalog, StatusColumn
+from caption_assets.core.errors import BadInputError, without_paths
+from caption_assets.core.keys import validate_uuid
+from caption_assets.defs.resources.catalog import CatalogResource
+from caption_assets.defs.runs import (
+    CAPTIONS_ASSETS,
+    LAYOUT_ASSETS,
+    PARTITION_TAG,
+    assets_of_run,
+    ocr_request_ids,
+    requested_attempt,
+)
+
+
+def columns_for_run(
+    run: dg.DagsterRun, instance: dg.DagsterInstance | None = None
+) -> list[StatusColumn]:
+    assets = assets_of_run(run, instance)
+    columns: list[StatusColumn] = []
+    if assets & LAYOUT_ASSETS:
+        columns.append("layout_status")
+    if assets & CAPTIONS_ASSETS:
+        columns += ["boundaries_status", "text_status"]
+    return columns
+
+
+def settle_ended_run(
+    catalog: Catalog,
+    run: dg.DagsterRun,
+    outcome: str,
+    reason: str,
+    instance: dg.DagsterInstance | None = None,
+) -> list[StatusColumn]:
+    """The ``lifecycle.run_ended`` event of a Dagster run: the video is its partition, the columns
+    those of its assets. Returns the columns it changed."""
+    partition = run.tags.get(PARTITION_TAG)
+    if not partition:
+        return []
+    try:
+        video_id = validate_uuid(partition, "partition key")
+    except BadInputError:
+        return []
+    return lifecycle.run_ended(
+        catalog,
+        video_id,
+        run.run_id,
+        columns_for_run(run, instance),
+        outcome,
+        without_paths(reason),  # the details reach the tenant's people
+        requested_attempt=requested_attempt(run.tags),
+        ocr_request_ids=ocr_request_ids(run),
+    )
+
+
+def _step_failure_reason(context: dg.RunFailureSensorContext) -> str:
+    for event in context.get_step_failure_events():
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        if error is not None:
+            return f"{event.step_key}: {error.message.strip()}"
+    return context.failure_event.message or "the run failed"
+
+
+@dg.run_failure_sensor(
+    name="run_failures_to_catalog",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,
+    description="Writes 'error' with details for a failed run's video and releases its locks.",
+)
+def run_failures_to_catalog(
+    context: dg.RunFailureSensorContext, catalog: CatalogResource
+) -> None:
+    changed = settle_ended_run(
+        catalog.get(),
+        context.dagster_run,
+        "failed",
+        _step_failure_reason(context),
+        context.instance,
+    )
+    if changed:
+        context.log.info(f"run {context.dagster_run.run_id}: set {changed} to error")
+
+
+@dg.run_status_sensor(
+    name="run_cancellations_to_catalog",
+    run_status=dg.DagsterRunStatus.CANCELED,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,
+    description="A terminated run's video goes to 'error' (retryable) and its locks are released.",
+)
+def run_cancellations_to_catalog(
+    context: dg.RunStatusSensorContext, catalog: CatalogResource
+) -> None:
+    settle_ended_run(
+        catalog.get(), context.dagster_run, "was terminated", "terminated", context.instance
+    )
