@@ -1,1 +1,1 @@
-"""Benchmarks: figures, not tests (DESIGN.md section 8)."""
+"""Benchmarks: figures, not tests (the README's benchmarks section)."""

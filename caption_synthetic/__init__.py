@@ -514,7 +514,7 @@ def scene_words(
 
 
 # ---------------------------------------------------------------------------------------------
-# presets: the kinds of DESIGN.md section 7
+# presets: the kinds of video the tests and benchmarks need
 
 _LINES = [
     "Welcome back to the channel.",

@@ -1,4 +1,4 @@
-"""The ``caption-assets`` command (DESIGN.md section 9)."""
+"""The ``caption-assets`` command (docs/architecture.md, configuration)."""
 
 from __future__ import annotations
 

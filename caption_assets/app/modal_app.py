@@ -2,7 +2,7 @@
 ``LocalCompute`` inside a container built from this project's lock file and source.
 
 Deploy with ``modal deploy -m caption_assets.app.modal_app`` (see ``deploy/modal/README.md``). Each
-function builds the artifact store from environment variables (DESIGN.md section 9, provided by a
+function builds the artifact store from environment variables (docs/architecture.md, configuration; provided by a
 Modal Secret), reads its inputs from the store and writes its outputs there; only the small result
 dataclass travels back to the orchestrator.
 
@@ -111,7 +111,7 @@ _secrets = [modal.Secret.from_name(SECRET_NAME)]
 
 
 def store_from_env() -> ArtifactStore:
-    """The artifact store the environment names (DESIGN.md section 9).
+    """The artifact store the environment names (docs/architecture.md, configuration).
 
     The container has no catalog connection, so the tenant-exists check is left to the orchestrator,
     which checked the tenant before spawning; the key builder still confines every key to the

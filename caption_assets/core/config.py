@@ -1,4 +1,4 @@
-"""Environment variables -> settings (DESIGN.md section 9). Embedded defaults when nothing is set."""
+"""Environment variables -> settings (docs/architecture.md, configuration). Embedded defaults when nothing is set."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Settings(BaseSettings):
 
     modal_app: str = "caption-assets"
 
-    # scheduling (DESIGN.md section 6)
+    # scheduling: run priority aging (core/policy/priority.py)
     priority_aging: bool = True
     priority_boost_per_hour: float = 1.0
     priority_max_boost: int = 20

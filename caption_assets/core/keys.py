@@ -1,4 +1,4 @@
-"""The one builder of artifact-store keys (DESIGN.md section 4).
+"""The one builder of artifact-store keys (docs/architecture.md, storage keys).
 
 Every key is ``{tenant}/{client|server}/videos/{video}/...`` with ``{tenant}`` and ``{video}`` as
 canonical lowercase UUIDs. Keys are built only here, and every key or prefix a store is handed goes

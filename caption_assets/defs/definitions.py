@@ -1,4 +1,4 @@
-"""The one code location. Adapters are chosen from environment variables (DESIGN.md section 9);
+"""The one code location. Adapters are chosen from environment variables (docs/architecture.md, configuration);
 with none set, everything runs on embedded defaults: embedded Postgres catalog, a local artifact
 directory and in-process compute."""
 

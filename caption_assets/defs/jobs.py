@@ -1,4 +1,4 @@
-"""The two jobs per video (DESIGN.md section 1)."""
+"""The jobs per video (docs/architecture.md, jobs)."""
 
 import dagster as dg
 

@@ -1,4 +1,4 @@
-"""The key builder: every key of DESIGN.md section 4, and what it refuses."""
+"""The key builder: every key of docs/architecture.md (storage keys), and what it refuses."""
 
 from __future__ import annotations
 

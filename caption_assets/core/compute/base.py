@@ -1,4 +1,4 @@
-"""The compute interface: one method per heavy step (DESIGN.md section 5).
+"""The compute interface: one method per heavy step (docs/architecture.md, asset graph).
 
 Steps take ids, not data: the implementation reads its inputs from the artifact store and writes its
 outputs there itself, so a remote worker never ships frames back through the orchestrator. Results are

@@ -1,4 +1,4 @@
-"""Per-tier limits checked before the expensive steps (DESIGN.md section 6). Pure functions."""
+"""Per-tier limits checked before the expensive steps. Pure functions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run priority from tenant tier and age (DESIGN.md section 6). Pure functions, no Dagster.
+"""Run priority from tenant tier and age. Pure functions, no Dagster.
 
 Dagster's queued run coordinator dequeues the highest ``dagster/priority`` first and, among equal
 priorities, the oldest submission first; the queue-aging sensor re-tags queued runs with
@@ -27,7 +27,7 @@ SINCE_TAG = "caption_assets/since"
 
 @dataclass(frozen=True)
 class PriorityPolicy:
-    """How priority grows with age. Defaults are DESIGN.md's: +1 per hour, capped at +20, and a
+    """How priority grows with age. Defaults: +1 per hour, capped at +20, and a
     run queued longer than ``max_wait_hours`` jumps to the maximum (the starvation guard)."""
 
     enabled: bool = True

@@ -1,4 +1,4 @@
-"""Queue aging (DESIGN.md section 6): queued runs are re-tagged with the priority their age gives them
+"""Queue aging (docs/architecture.md, sensors): queued runs are re-tagged with the priority their age gives them
 now, so a run that waits really climbs the queue, and one that waited past ``max_wait_hours`` jumps
 to the top (the starvation guard).
 
