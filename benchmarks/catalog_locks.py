@@ -65,8 +65,10 @@ def main() -> None:
 
     ms = [s * 1000 for s in samples]
     print(f"lock acquire latency over {len(ms)} acquires ({'embedded' if data_dir else 'given'} Postgres):")
-    print(f"  p50 {percentile(ms, 0.50):.3f} ms   p95 {percentile(ms, 0.95):.3f} ms   "
-          f"p99 {percentile(ms, 0.99):.3f} ms   mean {statistics.fmean(ms):.3f} ms   max {max(ms):.3f} ms")
+    print(
+        f"  p50 {percentile(ms, 0.50):.3f} ms   p95 {percentile(ms, 0.95):.3f} ms   "
+        f"p99 {percentile(ms, 0.99):.3f} ms   mean {statistics.fmean(ms):.3f} ms   max {max(ms):.3f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -86,8 +86,14 @@ def _fonts() -> dict[str, str | None]:
 
     ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
     fonts: dict[str, str | None] = {"pil-default": None}
-    for name in ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSerif", "DejaVuSansMono", "DejaVuSans-Oblique",
-                 "DejaVuSerif-Bold"):
+    for name in (
+        "DejaVuSans",
+        "DejaVuSans-Bold",
+        "DejaVuSerif",
+        "DejaVuSansMono",
+        "DejaVuSans-Oblique",
+        "DejaVuSerif-Bold",
+    ):
         path = ttf / f"{name}.ttf"
         if path.is_file():
             fonts[name] = str(path)
@@ -95,8 +101,13 @@ def _fonts() -> dict[str, str | None]:
 
 
 def _cjk_font() -> str | None:
-    patterns = ["/usr/share/fonts/**/*CJK*", "/usr/share/fonts/**/*wqy*", "/usr/share/fonts/**/*Droid*Fallback*",
-                "/usr/share/fonts/**/*Han*Sans*", "/usr/local/share/fonts/**/*CJK*"]
+    patterns = [
+        "/usr/share/fonts/**/*CJK*",
+        "/usr/share/fonts/**/*wqy*",
+        "/usr/share/fonts/**/*Droid*Fallback*",
+        "/usr/share/fonts/**/*Han*Sans*",
+        "/usr/local/share/fonts/**/*CJK*",
+    ]
     for pattern in patterns:
         for path in glob.glob(pattern, recursive=True):
             if path.lower().endswith((".ttf", ".otf", ".ttc")):
@@ -104,8 +115,15 @@ def _cjk_font() -> str | None:
     return None
 
 
-def _sequence(start: float, count: int, length: float, gap: float, offset: int = 0,
-              position: str = "bottom", two_line_every: int = 0) -> list:
+def _sequence(
+    start: float,
+    count: int,
+    length: float,
+    gap: float,
+    offset: int = 0,
+    position: str = "bottom",
+    two_line_every: int = 0,
+) -> list:
     from caption_synthetic import Cue
 
     cues, t = [], start
@@ -149,47 +167,162 @@ def cases(quick: bool, name_contains: str | None = None) -> tuple[list[Case], li
     f = lambda name: fonts.get(name)  # noqa: E731
     out = [
         Case("720p pil-default gradient mixed", VideoSpec(duration=12.5, cues=tuple(_mixed()), seed=1)),
-        Case("720p DejaVuSans busy mixed", VideoSpec(duration=12.5, cues=tuple(_mixed()), background="busy",
-                                                     font_path=f("DejaVuSans"), seed=2), quick=True),
-        Case("720p DejaVuSans-Bold yellow noise 2-line", VideoSpec(
-            duration=14.0, background="noise", font_path=f("DejaVuSans-Bold"), text_color=(255, 230, 40),
-            outline_width=3, seed=3, cues=tuple(_sequence(0.5, 6, 1.8, 0.4, offset=2, two_line_every=2)))),
-        Case("720p DejaVuSerif boxed top moving", VideoSpec(
-            duration=12.0, background="moving", font_path=f("DejaVuSerif"), box_color=(20, 20, 20),
-            outline_color=None, seed=4, cues=tuple(_sequence(0.5, 5, 1.9, 0.35, offset=5, position="top")))),
-        Case("720p thin outline over panning texture", VideoSpec(
-            duration=12.0, background="noise", font_path=f("DejaVuSans"), outline_width=1, seed=5,
-            cues=tuple(_sequence(0.3, 6, 1.6, 0.3, offset=8))), quick=True),
-        Case("720p fades (6 frames) noise", VideoSpec(
-            duration=12.0, background="noise", font_path=f("DejaVuSans-Oblique"), fade_frames=6, seed=6,
-            cues=tuple(_sequence(0.5, 5, 2.0, 0.3, offset=3)))),
-        Case("720p two zones (top+bottom at once)", VideoSpec(
-            duration=12.0, background="gradient", font_path=f("DejaVuSans"), seed=7,
-            cues=tuple(_sequence(0.5, 5, 2.0, 0.3, offset=1) + _sequence(1.2, 4, 2.4, 0.4, offset=9, position="top")))),
-        Case("720p small mono dark-on-light", VideoSpec(
-            duration=10.0, background="solid", background_color=(225, 225, 215), font_path=f("DejaVuSansMono"),
-            font_size=26, text_color=(10, 10, 10), outline_color=None, seed=8,
-            cues=tuple(_sequence(0.4, 4, 2.0, 0.35, offset=11)))),
-        Case("480p noise", VideoSpec(width=854, height=480, duration=10.0, background="noise", seed=9,
-                                     font_path=f("DejaVuSans-Bold"), cues=tuple(_sequence(0.5, 4, 2.0, 0.3, offset=4)))),
-        Case("1080p busy", VideoSpec(width=1920, height=1080, duration=10.0, background="busy", seed=10,
-                                     font_path=f("DejaVuSans"), cues=tuple(_sequence(0.4, 4, 2.0, 0.3, offset=6)))),
-        Case("4K gradient", VideoSpec(width=3840, height=2160, duration=6.0, crf=26, seed=11,
-                                      font_path=f("DejaVuSerif-Bold"), cues=tuple(_sequence(0.5, 2, 2.2, 0.4, offset=12))),
-             quick=True),
-        Case("vertical 720x1280 rotated", VideoSpec(width=720, height=1280, duration=8.0, rotation=90, font_size=44,
-                                                    background="noise", seed=12,
-                                                    cues=tuple(_sequence(0.5, 3, 2.0, 0.4, offset=14)))),
+        Case(
+            "720p DejaVuSans busy mixed",
+            VideoSpec(
+                duration=12.5, cues=tuple(_mixed()), background="busy", font_path=f("DejaVuSans"), seed=2
+            ),
+            quick=True,
+        ),
+        Case(
+            "720p DejaVuSans-Bold yellow noise 2-line",
+            VideoSpec(
+                duration=14.0,
+                background="noise",
+                font_path=f("DejaVuSans-Bold"),
+                text_color=(255, 230, 40),
+                outline_width=3,
+                seed=3,
+                cues=tuple(_sequence(0.5, 6, 1.8, 0.4, offset=2, two_line_every=2)),
+            ),
+        ),
+        Case(
+            "720p DejaVuSerif boxed top moving",
+            VideoSpec(
+                duration=12.0,
+                background="moving",
+                font_path=f("DejaVuSerif"),
+                box_color=(20, 20, 20),
+                outline_color=None,
+                seed=4,
+                cues=tuple(_sequence(0.5, 5, 1.9, 0.35, offset=5, position="top")),
+            ),
+        ),
+        Case(
+            "720p thin outline over panning texture",
+            VideoSpec(
+                duration=12.0,
+                background="noise",
+                font_path=f("DejaVuSans"),
+                outline_width=1,
+                seed=5,
+                cues=tuple(_sequence(0.3, 6, 1.6, 0.3, offset=8)),
+            ),
+            quick=True,
+        ),
+        Case(
+            "720p fades (6 frames) noise",
+            VideoSpec(
+                duration=12.0,
+                background="noise",
+                font_path=f("DejaVuSans-Oblique"),
+                fade_frames=6,
+                seed=6,
+                cues=tuple(_sequence(0.5, 5, 2.0, 0.3, offset=3)),
+            ),
+        ),
+        Case(
+            "720p two zones (top+bottom at once)",
+            VideoSpec(
+                duration=12.0,
+                background="gradient",
+                font_path=f("DejaVuSans"),
+                seed=7,
+                cues=tuple(
+                    _sequence(0.5, 5, 2.0, 0.3, offset=1)
+                    + _sequence(1.2, 4, 2.4, 0.4, offset=9, position="top")
+                ),
+            ),
+        ),
+        Case(
+            "720p small mono dark-on-light",
+            VideoSpec(
+                duration=10.0,
+                background="solid",
+                background_color=(225, 225, 215),
+                font_path=f("DejaVuSansMono"),
+                font_size=26,
+                text_color=(10, 10, 10),
+                outline_color=None,
+                seed=8,
+                cues=tuple(_sequence(0.4, 4, 2.0, 0.35, offset=11)),
+            ),
+        ),
+        Case(
+            "480p noise",
+            VideoSpec(
+                width=854,
+                height=480,
+                duration=10.0,
+                background="noise",
+                seed=9,
+                font_path=f("DejaVuSans-Bold"),
+                cues=tuple(_sequence(0.5, 4, 2.0, 0.3, offset=4)),
+            ),
+        ),
+        Case(
+            "1080p busy",
+            VideoSpec(
+                width=1920,
+                height=1080,
+                duration=10.0,
+                background="busy",
+                seed=10,
+                font_path=f("DejaVuSans"),
+                cues=tuple(_sequence(0.4, 4, 2.0, 0.3, offset=6)),
+            ),
+        ),
+        Case(
+            "4K gradient",
+            VideoSpec(
+                width=3840,
+                height=2160,
+                duration=6.0,
+                crf=26,
+                seed=11,
+                font_path=f("DejaVuSerif-Bold"),
+                cues=tuple(_sequence(0.5, 2, 2.2, 0.4, offset=12)),
+            ),
+            quick=True,
+        ),
+        Case(
+            "vertical 720x1280 rotated",
+            VideoSpec(
+                width=720,
+                height=1280,
+                duration=8.0,
+                rotation=90,
+                font_size=44,
+                background="noise",
+                seed=12,
+                cues=tuple(_sequence(0.5, 3, 2.0, 0.4, offset=14)),
+            ),
+        ),
         Case("VFR 24/60 fps", _vfr_spec(f("DejaVuSans")), quick=True),
     ]
     out += _overlay_cases(f)
     cjk = _cjk_font()
     if cjk:
-        out.append(Case("720p CJK", VideoSpec(duration=8.0, font_path=cjk, seed=13, cues=(
-            Cue("今天我们做一碗简单的汤。", 0.5, 2.5), Cue("先把两个洋葱切碎。", 2.8, 4.8),
-            Cue("请订阅我们的频道！", 5.0, 7.5))), cjk=True))
+        out.append(
+            Case(
+                "720p CJK",
+                VideoSpec(
+                    duration=8.0,
+                    font_path=cjk,
+                    seed=13,
+                    cues=(
+                        Cue("今天我们做一碗简单的汤。", 0.5, 2.5),
+                        Cue("先把两个洋葱切碎。", 2.8, 4.8),
+                        Cue("请订阅我们的频道！", 5.0, 7.5),
+                    ),
+                ),
+                cjk=True,
+            )
+        )
     else:
-        notes.append("CJK: skipped, no CJK font installed (searched /usr/share/fonts, /usr/local/share/fonts)")
+        notes.append(
+            "CJK: skipped, no CJK font installed (searched /usr/share/fonts, /usr/local/share/fonts)"
+        )
     if quick:
         out = [c for c in out if c.quick]
     if name_contains:
@@ -206,31 +339,86 @@ def _overlay_cases(f) -> list[Case]:
     from caption_synthetic import VideoSpec, logo, scene_words, signs, ticker, title_card
 
     return [
-        Case("overlays 720p logo+signs gradient", VideoSpec(
-            duration=12.0, background="gradient", font_path=f("DejaVuSans"), seed=31,
-            cues=tuple(_sequence(0.5, 5, 1.9, 0.35, offset=2)),
-            overlays=(logo("NEWS 24", "top-right"), *signs(0.3, 12.0, 2.8, seed=31))), quick=True),
-        Case("overlays 1080p title+logo+signs busy, top", VideoSpec(
-            width=1920, height=1080, duration=12.0, background="busy", font_path=f("DejaVuSans-Bold"), seed=32,
-            cues=tuple(_sequence(0.6, 5, 1.8, 0.4, offset=5, position="top")),
-            overlays=(title_card("The Soup Show", 0.0, 2.6), logo("CH 7", "bottom-left", opacity=0.6),
-                      *signs(2.0, 12.0, 3.2, seed=32)))),
-        Case("overlays 720p ticker under captions noise", VideoSpec(
-            duration=12.0, background="noise", font_path=f("DejaVuSans"), seed=33,
-            cues=tuple(_sequence(0.4, 5, 2.0, 0.3, offset=8)),
-            overlays=(logo("LIVE", "top-left", opacity=1.0), ticker(_TICKER, "bottom"),
-                      *signs(1.0, 12.0, 3.0, seed=33)))),
-        Case("overlays 1080p ticker at caption height, top, moving", VideoSpec(
-            width=1920, height=1080, duration=13.0, background="moving", font_path=f("DejaVuSerif"), seed=34,
-            cues=tuple(_sequence(0.5, 5, 2.1, 0.35, offset=11, position="top")),
-            overlays=(ticker(_TICKER, y=0.87, speed=0.12, band=None), logo("tv5", "top-right"),
-                      *scene_words(seed=34), *signs(0.0, 13.0, 2.5, seed=34)))),
-        Case("overlays 720p two zones with signs+logo", VideoSpec(
-            duration=12.0, background="gradient", font_path=f("DejaVuSans"), seed=35,
-            cues=tuple(_sequence(0.5, 5, 2.0, 0.3, offset=1)
-                       + _sequence(1.2, 4, 2.4, 0.4, offset=9, position="top")),
-            overlays=(logo("NEWS 24", "bottom-right"), title_card("Part 2", 0.0, 2.2),
-                      *signs(2.5, 12.0, 3.0, seed=35)))),
+        Case(
+            "overlays 720p logo+signs gradient",
+            VideoSpec(
+                duration=12.0,
+                background="gradient",
+                font_path=f("DejaVuSans"),
+                seed=31,
+                cues=tuple(_sequence(0.5, 5, 1.9, 0.35, offset=2)),
+                overlays=(logo("NEWS 24", "top-right"), *signs(0.3, 12.0, 2.8, seed=31)),
+            ),
+            quick=True,
+        ),
+        Case(
+            "overlays 1080p title+logo+signs busy, top",
+            VideoSpec(
+                width=1920,
+                height=1080,
+                duration=12.0,
+                background="busy",
+                font_path=f("DejaVuSans-Bold"),
+                seed=32,
+                cues=tuple(_sequence(0.6, 5, 1.8, 0.4, offset=5, position="top")),
+                overlays=(
+                    title_card("The Soup Show", 0.0, 2.6),
+                    logo("CH 7", "bottom-left", opacity=0.6),
+                    *signs(2.0, 12.0, 3.2, seed=32),
+                ),
+            ),
+        ),
+        Case(
+            "overlays 720p ticker under captions noise",
+            VideoSpec(
+                duration=12.0,
+                background="noise",
+                font_path=f("DejaVuSans"),
+                seed=33,
+                cues=tuple(_sequence(0.4, 5, 2.0, 0.3, offset=8)),
+                overlays=(
+                    logo("LIVE", "top-left", opacity=1.0),
+                    ticker(_TICKER, "bottom"),
+                    *signs(1.0, 12.0, 3.0, seed=33),
+                ),
+            ),
+        ),
+        Case(
+            "overlays 1080p ticker at caption height, top, moving",
+            VideoSpec(
+                width=1920,
+                height=1080,
+                duration=13.0,
+                background="moving",
+                font_path=f("DejaVuSerif"),
+                seed=34,
+                cues=tuple(_sequence(0.5, 5, 2.1, 0.35, offset=11, position="top")),
+                overlays=(
+                    ticker(_TICKER, y=0.87, speed=0.12, band=None),
+                    logo("tv5", "top-right"),
+                    *scene_words(seed=34),
+                    *signs(0.0, 13.0, 2.5, seed=34),
+                ),
+            ),
+        ),
+        Case(
+            "overlays 720p two zones with signs+logo",
+            VideoSpec(
+                duration=12.0,
+                background="gradient",
+                font_path=f("DejaVuSans"),
+                seed=35,
+                cues=tuple(
+                    _sequence(0.5, 5, 2.0, 0.3, offset=1)
+                    + _sequence(1.2, 4, 2.4, 0.4, offset=9, position="top")
+                ),
+                overlays=(
+                    logo("NEWS 24", "bottom-right"),
+                    title_card("Part 2", 0.0, 2.2),
+                    *signs(2.5, 12.0, 3.0, seed=35),
+                ),
+            ),
+        ),
     ]
 
 
@@ -242,8 +430,14 @@ def _vfr_spec(font: str | None):
     while t < 10.0:
         times.append(round(t, 6))
         t += 1 / 60 if int(t) % 2 else 1 / 24
-    return VideoSpec(duration=10.0, timestamps=tuple(times), font_path=font, background="noise", seed=14,
-                     cues=tuple(_sequence(0.4, 4, 1.9, 0.45, offset=10)))
+    return VideoSpec(
+        duration=10.0,
+        timestamps=tuple(times),
+        font_path=font,
+        background="noise",
+        seed=14,
+        cues=tuple(_sequence(0.4, 4, 1.9, 0.45, offset=10)),
+    )
 
 
 def _first_spec():
@@ -255,8 +449,14 @@ def _first_spec():
 def _e2e_spec(width: int, height: int):
     from caption_synthetic import VideoSpec
 
-    return VideoSpec(width=width, height=height, duration=60.0, background="noise", seed=21,
-                     cues=tuple(_sequence(0.5, 22, 2.2, 0.45, two_line_every=5)))
+    return VideoSpec(
+        width=width,
+        height=height,
+        duration=60.0,
+        background="noise",
+        seed=21,
+        cues=tuple(_sequence(0.5, 22, 2.2, 0.45, two_line_every=5)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,15 +477,25 @@ def worker(video: Path, out: Path) -> None:
     timed("full_frames", lambda: pipeline.run_full_frames(video, out))
     layout = timed("layout", lambda: pipeline.run_layout(out / "full_frames", out / "layout.db"))
     cropped = timed("cropped", lambda: pipeline.run_cropped_frames(video, out / "layout.db", out / "cropped"))
-    captions = timed("captions", lambda: pipeline.run_captions(cropped.raw_ocr_path, out / "layout.db",
-                                                               out / "captions.db"))
-    print(json.dumps({
-        "times": times,
-        "zones": layout.stats.get("zones"),
-        "stats": {k: v for k, v in {**captions.stats, **cropped.stats}.items() if isinstance(v, (int, float))},
-        "captions": [c.to_dict() for c in captions.captions],
-        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
+    captions = timed(
+        "captions",
+        lambda: pipeline.run_captions(cropped.raw_ocr_path, out / "layout.db", out / "captions.db"),
+    )
+    print(
+        json.dumps(
+            {
+                "times": times,
+                "zones": layout.stats.get("zones"),
+                "stats": {
+                    k: v
+                    for k, v in {**captions.stats, **cropped.stats}.items()
+                    if isinstance(v, (int, float))
+                },
+                "captions": [c.to_dict() for c in captions.captions],
+                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,21 +519,35 @@ def score(truth, predicted: list[dict], cjk: bool = False) -> dict:
             if iou >= 0.5:
                 pairs.append((iou, i, j))
     used_t, used_p, matches = set(), set(), []
-    for iou, i, j in sorted(pairs, reverse=True):
+    for _iou, i, j in sorted(pairs, reverse=True):
         if i not in used_t and j not in used_p:
             used_t.add(i)
             used_p.add(j)
             matches.append((truth.captions[i], predicted[j]))
-    s = {"expected": len(truth.captions), "predicted": len(predicted), "found": len(matches),
-         "exact": 0, "chars": 0, "errors": 0, "hard_edges": 0, "hard_exact": 0, "hard_within1": 0,
-         "fade_edges": 0, "fade_exact": 0, "fade_within1": 0, "problems": []}
+    s = {
+        "expected": len(truth.captions),
+        "predicted": len(predicted),
+        "found": len(matches),
+        "exact": 0,
+        "chars": 0,
+        "errors": 0,
+        "hard_edges": 0,
+        "hard_exact": 0,
+        "hard_within1": 0,
+        "fade_edges": 0,
+        "fade_exact": 0,
+        "fade_within1": 0,
+        "problems": [],
+    }
     for t, p in matches:
         want, got = _norm(t.text, cjk), _norm(p["text"], cjk)
         s["exact"] += want == got
         if want != got:
             s["problems"].append(f"text {got!r} != {want!r}")
-        for kind, delta in (("start", p["start_native_frame"] - t.first_frame),
-                            ("end", p["end_native_frame"] - t.last_frame)):
+        for kind, delta in (
+            ("start", p["start_native_frame"] - t.first_frame),
+            ("end", p["end_native_frame"] - t.last_frame),
+        ):
             prefix = "fade" if t.faded else "hard"
             s[f"{prefix}_edges"] += 1
             s[f"{prefix}_exact"] += delta == 0
@@ -341,7 +565,9 @@ def score(truth, predicted: list[dict], cjk: bool = False) -> dict:
             s["problems"].append(f"missed {t.text[:30]!r} frames {t.first_frame}-{t.last_frame}")
     for j, p in enumerate(predicted):
         if j not in used_p:
-            s["problems"].append(f"invented {p['text'][:30]!r} frames {p['start_native_frame']}-{p['end_native_frame']}")
+            s["problems"].append(
+                f"invented {p['text'][:30]!r} frames {p['start_native_frame']}-{p['end_native_frame']}"
+            )
     return s
 
 
@@ -365,8 +591,11 @@ def run_case(case: Case, work: Path) -> dict:
     truth = render_video(case.spec, video)
     rendered = time.perf_counter() - started
     out = video.with_suffix("")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.extraction", "--worker", str(video), str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.extraction", "--worker", str(video), str(out)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{case.name}: worker failed\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -406,8 +635,12 @@ def run_e2e(width: int, height: int, work: Path) -> dict:
     first_video = work / f"first_{height}p.mp4"
     render_video(_first_spec(), first_video)
     started = time.perf_counter()
-    first = subprocess.run([*command, "process", str(first_video), "--out", str(work / "first_out")], env=env,
-                           capture_output=True, text=True)
+    first = subprocess.run(
+        [*command, "process", str(first_video), "--out", str(work / "first_out")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     first_wall = time.perf_counter() - started
     if first.returncode != 0:
         raise RuntimeError(f"caption-assets process failed:\n{first.stderr[-3000:]}")
@@ -416,11 +649,12 @@ def run_e2e(width: int, height: int, work: Path) -> dict:
     walls, cpus = [], []
     # this machine's speed drifts by 10-15% from minute to minute (a shared host): the median of a
     # few runs, with the spread printed
-    for attempt in range(E2E_REPEATS):
+    for _attempt in range(E2E_REPEATS):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        proc = subprocess.run([*command, "process", str(video), "--out", str(out)], env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [*command, "process", str(video), "--out", str(out)], env=env, capture_output=True, text=True
+        )
         walls.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
@@ -429,19 +663,30 @@ def run_e2e(width: int, height: int, work: Path) -> dict:
     said = re.search(r"captions -> .*? in ([0-9.]+) s", proc.stderr.replace("\n", " "))
     captions = [c.to_dict() for c in read_captions(out / "captions.db")]
     steps = dict(re.findall(r"(\w+): done in ([0-9.]+) s", proc.stderr))
-    return {"wall": statistics.median(walls), "walls": walls, "cpu": statistics.median(cpus), "load": load,
-            "steps": steps, "reported": float(said.group(1)) if said else None,
-            "first_wall": first_wall, "decode_wall": decode_wall,
-            "duration": truth.duration_seconds, "score": score(truth, captions),
-            "maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {
+        "wall": statistics.median(walls),
+        "walls": walls,
+        "cpu": statistics.median(cpus),
+        "load": load,
+        "steps": steps,
+        "reported": float(said.group(1)) if said else None,
+        "first_wall": first_wall,
+        "decode_wall": decode_wall,
+        "duration": truth.duration_seconds,
+        "score": score(truth, captions),
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smaller set, one end-to-end run (~2 min)")
     parser.add_argument("--keep", type=Path, help="keep the videos and outputs in this directory")
-    parser.add_argument("--case", metavar="SUBSTRING",
-                        help="only the cases whose name contains this (e.g. overlays); no end-to-end runs")
+    parser.add_argument(
+        "--case",
+        metavar="SUBSTRING",
+        help="only the cases whose name contains this (e.g. overlays); no end-to-end runs",
+    )
     parser.add_argument("--worker", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -454,15 +699,34 @@ def main(argv: list[str] | None = None) -> int:
     tmp = None if keep else tempfile.TemporaryDirectory(prefix="extraction_bench_")
     work = keep or Path(tmp.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)
-    print(f"caption extraction benchmark ({'quick' if args.quick else 'full'}), {os.cpu_count()} CPUs, "
-          f"load average at start {os.getloadavg()[0]:.1f}")
-    header = (f"{'video':42} {'rec':>5} {'prec':>5} {'text':>5} {'CER':>6} {'hard=':>6} {'hard1':>6} "
-              f"{'fade=':>6} {'fade1':>6} | {'full':>5} {'layout':>6} {'crop':>5} {'capt':>5} {'sum':>5} "
-              f"{'cpu':>5} {'ocr/c':>6} {'RSS MB':>7}")
+    print(
+        f"caption extraction benchmark ({'quick' if args.quick else 'full'}), {os.cpu_count()} CPUs, "
+        f"load average at start {os.getloadavg()[0]:.1f}"
+    )
+    header = (
+        f"{'video':42} {'rec':>5} {'prec':>5} {'text':>5} {'CER':>6} {'hard=':>6} {'hard1':>6} "
+        f"{'fade=':>6} {'fade1':>6} | {'full':>5} {'layout':>6} {'crop':>5} {'capt':>5} {'sum':>5} "
+        f"{'cpu':>5} {'ocr/c':>6} {'RSS MB':>7}"
+    )
     print(header)
     print("-" * len(header))
-    total = {k: 0 for k in ("expected", "predicted", "found", "exact", "chars", "errors", "hard_edges", "hard_exact",
-                            "hard_within1", "fade_edges", "fade_exact", "fade_within1")}
+    total = {
+        k: 0
+        for k in (
+            "expected",
+            "predicted",
+            "found",
+            "exact",
+            "chars",
+            "errors",
+            "hard_edges",
+            "hard_exact",
+            "hard_within1",
+            "fade_edges",
+            "fade_exact",
+            "fade_within1",
+        )
+    }
     ocr_seconds = ocr_reads = 0.0
     results = {}
     for case in selected:
@@ -478,38 +742,45 @@ def main(argv: list[str] | None = None) -> int:
         ocr_seconds += st.get("ocr_cpu_seconds", 0.0)
         ocr_reads += st.get("segments_read", 0)
         per_caption = st.get("ocr_cpu_seconds", 0.0) / st["segments_read"] if st.get("segments_read") else 0.0
-        print(f"{case.name[:42]:42} {_pct(s['found'], s['expected'])[:-1]:>5} "
-              f"{_pct(s['found'], s['predicted'])[:-1]:>5} {_pct(s['exact'], s['found'])[:-1]:>5} "
-              f"{100 * s['errors'] / max(1, s['chars']):5.2f}% "
-              f"{_pct(s['hard_exact'], s['hard_edges'])[:-1]:>6} {_pct(s['hard_within1'], s['hard_edges'])[:-1]:>6} "
-              f"{_pct(s['fade_exact'], s['fade_edges'])[:-1]:>6} {_pct(s['fade_within1'], s['fade_edges'])[:-1]:>6} | "
-              + " ".join(f"{x:5.2f}x"[:6] for x in steps) + f" {sum(steps):5.2f} {cpu:5.2f} {per_caption:6.3f} "
-              f"{r['maxrss_mb']:7.0f}")
+        print(
+            f"{case.name[:42]:42} {_pct(s['found'], s['expected'])[:-1]:>5} "
+            f"{_pct(s['found'], s['predicted'])[:-1]:>5} {_pct(s['exact'], s['found'])[:-1]:>5} "
+            f"{100 * s['errors'] / max(1, s['chars']):5.2f}% "
+            f"{_pct(s['hard_exact'], s['hard_edges'])[:-1]:>6} {_pct(s['hard_within1'], s['hard_edges'])[:-1]:>6} "
+            f"{_pct(s['fade_exact'], s['fade_edges'])[:-1]:>6} {_pct(s['fade_within1'], s['fade_edges'])[:-1]:>6} | "
+            + " ".join(f"{x:5.2f}x"[:6] for x in steps)
+            + f" {sum(steps):5.2f} {cpu:5.2f} {per_caption:6.3f} "
+            f"{r['maxrss_mb']:7.0f}"
+        )
         if getattr(case.spec, "overlays", ()):
             print(f"    caption zones found: {r['zones']}")
         for problem in s["problems"][:6]:
             print(f"    {problem}")
         sys.stdout.flush()
     print("-" * len(header))
-    print("step columns: wall seconds per second of video (x real time); cpu: CPU seconds of all threads per "
-          "second of video; ocr/c: OCR CPU seconds per caption read (all its frames; OCR runs on its own "
-          "threads next to decoding, so its wall time would measure the scheduler)")
+    print(
+        "step columns: wall seconds per second of video (x real time); cpu: CPU seconds of all threads per "
+        "second of video; ocr/c: OCR CPU seconds per caption read (all its frames; OCR runs on its own "
+        "threads next to decoding, so its wall time would measure the scheduler)"
+    )
 
     e2e = {}
     resolutions = [("720p", (1280, 720))] if args.quick else [("720p", (1280, 720)), ("1080p", (1920, 1080))]
-    for label, (w, h) in ([] if args.case else resolutions):
+    for label, (w, h) in [] if args.case else resolutions:
         e2e[label] = run_e2e(w, h, work)
         r = e2e[label]
         s = r["score"]
-        print(f"caption-assets process, 60 s {label}30: {r['wall']:.1f} s wall, median of {len(r['walls'])} runs "
-              f"({min(r['walls']):.1f}-{max(r['walls']):.1f} s; the last one reports {r['reported']} s inside) "
-              f"= {r['wall'] / r['duration']:.3f}x real time = {r['wall'] / r['decode_wall']:.1f}x the time of just "
-              f"decoding the video ({r['decode_wall']:.2f} s here, now); captions found {s['found']}/{s['expected']}, "
-              f"exact text {s['exact']}/{s['found']}, invented {s['predicted'] - s['found']}; CPU {r['cpu']:.1f} s "
-              f"(all processes; load average {r['load']:.1f} at its start); steps "
-              + ", ".join(f"{k} {v} s" for k, v in r["steps"].items())
-              + f"; the first command on the fresh data directory (a 5 s video, creating the database) "
-              f"took {r['first_wall']:.1f} s")
+        print(
+            f"caption-assets process, 60 s {label}30: {r['wall']:.1f} s wall, median of {len(r['walls'])} runs "
+            f"({min(r['walls']):.1f}-{max(r['walls']):.1f} s; the last one reports {r['reported']} s inside) "
+            f"= {r['wall'] / r['duration']:.3f}x real time = {r['wall'] / r['decode_wall']:.1f}x the time of just "
+            f"decoding the video ({r['decode_wall']:.2f} s here, now); captions found {s['found']}/{s['expected']}, "
+            f"exact text {s['exact']}/{s['found']}, invented {s['predicted'] - s['found']}; CPU {r['cpu']:.1f} s "
+            f"(all processes; load average {r['load']:.1f} at its start); steps "
+            + ", ".join(f"{k} {v} s" for k, v in r["steps"].items())
+            + f"; the first command on the fresh data directory (a 5 s video, creating the database) "
+            f"took {r['first_wall']:.1f} s"
+        )
         sys.stdout.flush()
 
     def frac(a: str, b: str) -> float:
@@ -520,12 +791,42 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("overall                         value      target       ")
     rows = [
-        ("caption recall (IoU >= 0.5)", frac("found", "expected"), f">= {TARGETS['recall']:.1%}", frac("found", "expected") >= TARGETS["recall"]),
-        ("caption precision", frac("found", "predicted"), f">= {TARGETS['precision']:.0%}", frac("found", "predicted") >= TARGETS["precision"]),
-        ("exact text (of found)", frac("exact", "found"), f">= {TARGETS['exact_text']:.0%}", frac("exact", "found") >= TARGETS["exact_text"]),
-        ("CER (misses count fully)", frac("errors", "chars"), f"<= {TARGETS['cer']:.1%}", frac("errors", "chars") <= TARGETS["cer"]),
-        ("hard-cut edges exact", frac("hard_exact", "hard_edges"), f">= {TARGETS['hard_exact']:.0%}", frac("hard_exact", "hard_edges") >= TARGETS["hard_exact"]),
-        ("hard-cut edges within +-1", frac("hard_within1", "hard_edges"), f">= {TARGETS['within1']:.0%}", frac("hard_within1", "hard_edges") >= TARGETS["within1"]),
+        (
+            "caption recall (IoU >= 0.5)",
+            frac("found", "expected"),
+            f">= {TARGETS['recall']:.1%}",
+            frac("found", "expected") >= TARGETS["recall"],
+        ),
+        (
+            "caption precision",
+            frac("found", "predicted"),
+            f">= {TARGETS['precision']:.0%}",
+            frac("found", "predicted") >= TARGETS["precision"],
+        ),
+        (
+            "exact text (of found)",
+            frac("exact", "found"),
+            f">= {TARGETS['exact_text']:.0%}",
+            frac("exact", "found") >= TARGETS["exact_text"],
+        ),
+        (
+            "CER (misses count fully)",
+            frac("errors", "chars"),
+            f"<= {TARGETS['cer']:.1%}",
+            frac("errors", "chars") <= TARGETS["cer"],
+        ),
+        (
+            "hard-cut edges exact",
+            frac("hard_exact", "hard_edges"),
+            f">= {TARGETS['hard_exact']:.0%}",
+            frac("hard_exact", "hard_edges") >= TARGETS["hard_exact"],
+        ),
+        (
+            "hard-cut edges within +-1",
+            frac("hard_within1", "hard_edges"),
+            f">= {TARGETS['within1']:.0%}",
+            frac("hard_within1", "hard_edges") >= TARGETS["within1"],
+        ),
         ("faded edges exact (reported)", frac("fade_exact", "fade_edges"), "-", None),
         ("faded edges within +-1 (reported)", frac("fade_within1", "fade_edges"), "-", None),
     ]
@@ -535,15 +836,23 @@ def main(argv: list[str] | None = None) -> int:
     for label, key in (("720p", "e2e_720p"), ("1080p", "e2e_1080p")):
         if label in e2e:
             x = e2e[label]["wall"] / e2e[label]["duration"]
-            print(f"  {'60 s ' + label + '30 end to end':34} {x:7.3f}x   <= {TARGETS[key]}x     {_mark(x <= TARGETS[key])}")
-    print(f"  {'OCR CPU per caption (all reads)':34} {per_caption:7.3f}s   <= {TARGETS['ocr_per_caption']} s     "
-          f"{_mark(per_caption <= TARGETS['ocr_per_caption'])}")
+            print(
+                f"  {'60 s ' + label + '30 end to end':34} {x:7.3f}x   <= {TARGETS[key]}x     {_mark(x <= TARGETS[key])}"
+            )
+    print(
+        f"  {'OCR CPU per caption (all reads)':34} {per_caption:7.3f}s   <= {TARGETS['ocr_per_caption']} s     "
+        f"{_mark(per_caption <= TARGETS['ocr_per_caption'])}"
+    )
     if rss_4k is not None:
-        print(f"  {'peak RSS, 4K video (4 steps)':34} {rss_4k:6.0f}MB   <= {TARGETS['rss_4k_mb']} MB   "
-              f"{_mark(rss_4k <= TARGETS['rss_4k_mb'])}")
+        print(
+            f"  {'peak RSS, 4K video (4 steps)':34} {rss_4k:6.0f}MB   <= {TARGETS['rss_4k_mb']} MB   "
+            f"{_mark(rss_4k <= TARGETS['rss_4k_mb'])}"
+        )
     for note in notes:
         print(f"  {note}")
-    print(f"benchmark wall time {time.perf_counter() - started:.0f} s, load average now {os.getloadavg()[0]:.1f}")
+    print(
+        f"benchmark wall time {time.perf_counter() - started:.0f} s, load average now {os.getloadavg()[0]:.1f}"
+    )
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from caption_assets.app.modal_app import SETTINGS, FunctionSettings
 from caption_assets.core.compute.base import VideoJob
 from caption_assets.core.compute.local import LocalCompute
 from caption_assets.core.keys import VideoKeys
-from caption_assets.app.modal_app import SETTINGS, FunctionSettings
 from caption_assets.core.store.local import LocalStore
 from caption_synthetic import Cue, VideoSpec, render_video
 
@@ -68,8 +68,13 @@ def benchmark_spec(duration: float, width: int, height: int, fps: float) -> Vide
         t += 2.8
         i += 1
     return VideoSpec(
-        width=width, height=height, fps=fps, duration=duration, cues=tuple(cues),
-        background="noise", seed=7,
+        width=width,
+        height=height,
+        fps=fps,
+        duration=duration,
+        cues=tuple(cues),
+        background="noise",
+        seed=7,
     )
 
 
@@ -141,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
 
     print()
-    print(f"{'step':<15}{'wall s':>8}{'CPU s':>8}{'peak RSS MiB':>14}  {'request':<22}"
-          f"{'cold $':>11}{'warm $':>11}")
+    print(
+        f"{'step':<15}{'wall s':>8}{'CPU s':>8}{'peak RSS MiB':>14}  {'request':<22}"
+        f"{'cold $':>11}{'warm $':>11}"
+    )
     warm_total = cold_total = 0.0
     for fig in figures:
         conf = SETTINGS[fig.step]
@@ -152,29 +159,45 @@ def main(argv: list[str] | None = None) -> int:
         warm_total += warm
         cold_total += cold_call
         request = f"{conf.cpu:g} cores, {conf.memory_mb} MiB" + (f", {conf.gpu}" if conf.gpu else "")
-        print(f"{fig.step:<15}{fig.wall_seconds:>8.1f}{fig.cpu_seconds:>8.1f}{fig.peak_rss_mib:>14.0f}  "
-              f"{request:<22}{cold_call:>11.6f}{warm:>11.6f}")
-    print(f"{'cold start':<15}{cold.wall_seconds:>8.1f}{cold.cpu_seconds:>8.1f}{cold.peak_rss_mib:>14.0f}  "
-          "(per container start)")
+        print(
+            f"{fig.step:<15}{fig.wall_seconds:>8.1f}{fig.cpu_seconds:>8.1f}{fig.peak_rss_mib:>14.0f}  "
+            f"{request:<22}{cold_call:>11.6f}{warm:>11.6f}"
+        )
+    print(
+        f"{'cold start':<15}{cold.wall_seconds:>8.1f}{cold.cpu_seconds:>8.1f}{cold.peak_rss_mib:>14.0f}  "
+        "(per container start)"
+    )
     wall = sum(f.wall_seconds for f in figures)
     cpu = sum(f.cpu_seconds for f in figures)
     print()
-    print(f"processing: {wall:.1f} s wall, {cpu:.1f} s CPU for {args.duration:g} s of video "
-          f"({wall / args.duration:.2f}x real time)")
-    print(f"expected Modal cost per {args.duration:g} s video: ${warm_total:.5f} with warm containers, "
-          f"${cold_total:.5f} if every call starts a container")
+    print(
+        f"processing: {wall:.1f} s wall, {cpu:.1f} s CPU for {args.duration:g} s of video "
+        f"({wall / args.duration:.2f}x real time)"
+    )
+    print(
+        f"expected Modal cost per {args.duration:g} s video: ${warm_total:.5f} with warm containers, "
+        f"${cold_total:.5f} if every call starts a container"
+    )
     print(f"  per 1,000 videos: ${warm_total * 1000:.2f} warm, ${cold_total * 1000:.2f} cold")
     print()
     print("assumptions:")
-    print(f"  prices: ${CPU_USD_PER_CORE_SECOND:.7f}/physical core-second, "
-          f"${MEMORY_USD_PER_GIB_SECOND:.8f}/GiB-second (Modal Functions, modal.com/pricing as "
-          f"published on {PRICES_AS_OF}; no region pinning, preemptible; not re-checked here)")
-    print("  billing: max(request, use) per second for CPU and memory; requests from "
-          "caption_assets.app.modal_app.SETTINGS")
-    print("  a Modal core is a physical core (2 vCPU); CPU seconds here are this machine's, "
-          "Modal's wall time is assumed equal to the local wall time at the requested cores")
-    print("  not included: image builds, GPU (none requested), S3/Wasabi transfer and storage, "
-          "the orchestrator, free monthly credits")
+    print(
+        f"  prices: ${CPU_USD_PER_CORE_SECOND:.7f}/physical core-second, "
+        f"${MEMORY_USD_PER_GIB_SECOND:.8f}/GiB-second (Modal Functions, modal.com/pricing as "
+        f"published on {PRICES_AS_OF}; no region pinning, preemptible; not re-checked here)"
+    )
+    print(
+        "  billing: max(request, use) per second for CPU and memory; requests from "
+        "caption_assets.app.modal_app.SETTINGS"
+    )
+    print(
+        "  a Modal core is a physical core (2 vCPU); CPU seconds here are this machine's, "
+        "Modal's wall time is assumed equal to the local wall time at the requested cores"
+    )
+    print(
+        "  not included: image builds, GPU (none requested), S3/Wasabi transfer and storage, "
+        "the orchestrator, free monthly credits"
+    )
     return 0
 
 

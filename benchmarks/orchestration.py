@@ -24,9 +24,9 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
+from caption_assets.app.platform import DAGSTER_PG_URL_ENV, upload_video
 from caption_assets.core.catalog.embedded import ensure_embedded, stop_embedded
 from caption_assets.core.catalog.postgres import PostgresCatalog
-from caption_assets.app.platform import DAGSTER_PG_URL_ENV, upload_video
 from caption_assets.core.store.local import LocalStore
 from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
 
@@ -79,21 +79,27 @@ def main(argv: list[str] | None = None) -> None:
                     break
                 time.sleep(0.5)
             records = instance.get_run_records(dg.RunsFilter(job_name="layout_job"))
-        starts = {
-            r.dagster_run.tags["caption_assets/video"]: r.start_time for r in records if r.start_time
+        starts = {r.dagster_run.tags["caption_assets/video"]: r.start_time for r in records if r.start_time}
+        created = {
+            r.dagster_run.tags["caption_assets/video"]: r.create_timestamp.timestamp() for r in records
         }
-        created = {r.dagster_run.tags["caption_assets/video"]: r.create_timestamp.timestamp() for r in records}
         ends = [r.end_time for r in records if r.end_time]
         to_request = [created[v] - uploaded[v] for v in uploaded if v in created]
         to_start = [starts[v] - uploaded[v] for v in uploaded if v in starts]
         span = max(ends) - t0
         print(f"{len(records)} runs for {args.uploads} uploads")
-        print(f"upload row -> run created (sensor):  median {statistics.median(to_request):.1f} s, "
-              f"max {max(to_request):.1f} s")
-        print(f"upload row -> run started:           first {min(to_start):.1f} s, "
-              f"median {statistics.median(to_start):.1f} s (queue included)")
-        print(f"runs finished per minute sustained:  {len(ends) / span * 60:.1f} "
-              f"({len(ends)} runs in {span:.0f} s, 3 slots)")
+        print(
+            f"upload row -> run created (sensor):  median {statistics.median(to_request):.1f} s, "
+            f"max {max(to_request):.1f} s"
+        )
+        print(
+            f"upload row -> run started:           first {min(to_start):.1f} s, "
+            f"median {statistics.median(to_start):.1f} s (queue included)"
+        )
+        print(
+            f"runs finished per minute sustained:  {len(ends) / span * 60:.1f} "
+            f"({len(ends)} runs in {span:.0f} s, 3 slots)"
+        )
         catalog.close()
         instance.dispose()
     finally:

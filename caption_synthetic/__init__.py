@@ -1,9 +1,10 @@
 """Generator of captioned test videos with exact ground truth.
 
 It is used by the tests and the benchmarks and is not part of the shipped package (the demo video of
-``caption-assets dev --demo`` comes from ``caption_assets.app.demo``). The ground truth is derived from the frames actually written: a cue is "on" in native frame
-``n`` when ``start <= t_n < end`` (``t_n`` the presentation time of frame ``n``), so the first and last
-frame of every caption are known exactly, whatever the frame rate (constant or variable).
+``caption-assets dev --demo`` comes from ``caption_assets.app.demo``). The ground truth is derived
+from the frames actually written: a cue is "on" in native frame ``n`` when ``start <= t_n < end``
+(``t_n`` the presentation time of frame ``n``), so the first and last frame of every caption are
+known exactly, whatever the frame rate (constant or variable).
 
 Rendering is fast because each cue's text is rasterised once (Pillow) and alpha-composited onto the
 background with numpy per frame; backgrounds that move are slices of one pre-rendered texture.
@@ -208,8 +209,16 @@ def _render_sprite(spec: VideoSpec, cue: Cue) -> _Sprite:
     stroke = 0
     if spec.outline_color is not None:
         stroke = spec.outline_width if spec.outline_width is not None else max(1, round(size / 14))
-    rgb, alpha = _rasterise(cue.text, font, size, spec.text_color, spec.outline_color, stroke,
-                            spec.box_color, round(size * spec.line_spacing))
+    rgb, alpha = _rasterise(
+        cue.text,
+        font,
+        size,
+        spec.text_color,
+        spec.outline_color,
+        stroke,
+        spec.box_color,
+        round(size * spec.line_spacing),
+    )
     h, w = alpha.shape[:2]
     if w > spec.width or h > spec.height:
         raise ValueError(f"cue {cue.text!r} does not fit a {spec.width}x{spec.height} frame")
@@ -226,8 +235,9 @@ def _render_overlay(spec: VideoSpec, overlay: Overlay) -> _Sprite:
     font = ImageFont.truetype(overlay.font_path, size) if overlay.font_path else _load_font(spec, size)
     stroke = max(1, round(size / 14)) if overlay.outline_color is not None else 0
     box = None if overlay.scroll else overlay.box_color
-    rgb, alpha = _rasterise(overlay.text, font, size, overlay.color, overlay.outline_color, stroke, box,
-                            round(size * 0.25))
+    rgb, alpha = _rasterise(
+        overlay.text, font, size, overlay.color, overlay.outline_color, stroke, box, round(size * 0.25)
+    )
     if overlay.scroll:
         # a gap of a few characters between repeats, as tickers separate their items
         gap = np.zeros((alpha.shape[0], 2 * size, 1), np.float32)
@@ -403,8 +413,9 @@ def render_video(spec: VideoSpec, path: Path) -> GroundTruth:
                 frame = frame.copy()
                 # overlays first: captions are drawn on top of whatever else is on screen
                 for i in overlays_on:
-                    part, x = _place_overlay(spec.overlays[i], overlay_sprites[i], t, background.offset(n),
-                                             spec.width)
+                    part, x = _place_overlay(
+                        spec.overlays[i], overlay_sprites[i], t, background.offset(n), spec.width
+                    )
                     _blend(frame, part, x, part.y, 1.0)
                 for index in active.get(n, ()):
                     sprite = sprites[index]
@@ -458,8 +469,13 @@ Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 def logo(text: str, corner: Corner = "top-right", size: float = 0.04, opacity: float = 0.8) -> Overlay:
     """A channel logo or watermark: the same text in a corner for the whole video."""
     vertical, horizontal = corner.split("-")
-    return Overlay(text, x=0.1 if horizontal == "left" else 0.9, y=0.07 if vertical == "top" else 0.93,
-                   size=size, opacity=opacity)
+    return Overlay(
+        text,
+        x=0.1 if horizontal == "left" else 0.9,
+        y=0.07 if vertical == "top" else 0.93,
+        size=size,
+        opacity=opacity,
+    )
 
 
 SIGN_WORDS = ("EXIT", "SALE 50%", "OPEN 24h", "Platform 3", "NO PARKING", "Bakery", "Gate B12", "HOTEL")
@@ -473,12 +489,19 @@ def signs(
     rng = np.random.default_rng(seed)
     out, t, i = [], start, 0
     while t + 0.5 < end:
-        out.append(Overlay(
-            words[i % len(words)], x=float(rng.uniform(0.2, 0.8)), y=float(rng.uniform(0.38, 0.62)),
-            start=round(t, 3), end=round(min(end, t + every), 3), size=float(rng.uniform(0.05, 0.08)),
-            color=(250, 250, 250), outline_color=None,
-            box_color=tuple(int(c) for c in rng.integers(20, 140, 3)),  # type: ignore[arg-type]
-        ))
+        out.append(
+            Overlay(
+                words[i % len(words)],
+                x=float(rng.uniform(0.2, 0.8)),
+                y=float(rng.uniform(0.38, 0.62)),
+                start=round(t, 3),
+                end=round(min(end, t + every), 3),
+                size=float(rng.uniform(0.05, 0.08)),
+                color=(250, 250, 250),
+                outline_color=None,
+                box_color=tuple(int(c) for c in rng.integers(20, 140, 3)),  # type: ignore[arg-type]
+            )
+        )
         t += every
         i += 1
     return tuple(out)
@@ -490,8 +513,12 @@ def title_card(text: str, start: float = 0.0, length: float = 2.5, size: float =
 
 
 def ticker(
-    text: str, edge: Literal["bottom", "top"] = "bottom", speed: float = 0.15, size: float = 0.04,
-    y: float | None = None, band: tuple[int, int, int] | None = (150, 20, 20),
+    text: str,
+    edge: Literal["bottom", "top"] = "bottom",
+    speed: float = 0.15,
+    size: float = 0.04,
+    y: float | None = None,
+    band: tuple[int, int, int] | None = (150, 20, 20),
 ) -> Overlay:
     """News-style text scrolling leftwards along an edge band for the whole video (``speed`` in frame
     widths per second); ``y`` (centre, share of the height) moves it off the edge, e.g. to the height
@@ -506,9 +533,15 @@ def scene_words(
     """Words painted on the scene (shop fronts, street names): they pan with a moving background."""
     rng = np.random.default_rng(seed)
     return tuple(
-        Overlay(w, x=float(rng.uniform(0.1, 1.6)), y=float(rng.uniform(0.2, 0.75)), size=float(rng.uniform(0.03, 0.06)),
-                color=tuple(int(c) for c in rng.integers(0, 256, 3)), outline_color=None,  # type: ignore[arg-type]
-                follows_background=True)
+        Overlay(
+            w,
+            x=float(rng.uniform(0.1, 1.6)),
+            y=float(rng.uniform(0.2, 0.75)),
+            size=float(rng.uniform(0.03, 0.06)),
+            color=tuple(int(c) for c in rng.integers(0, 256, 3)),
+            outline_color=None,  # type: ignore[arg-type]
+            follows_background=True,
+        )
         for w in words
     )
 
@@ -578,29 +611,37 @@ def _dense_2min() -> VideoSpec:
         gap = 0.0 if i % 3 == 0 else 0.25
         cues.append(Cue(_LINES[i % len(_LINES)], round(t, 3), round(t + length, 3)))
         t += length + gap
-    return VideoSpec(duration=120.0, cues=tuple(c for c in cues if c.end < 119.5), seed=5,
-                     background="busy")
+    return VideoSpec(duration=120.0, cues=tuple(c for c in cues if c.end < 119.5), seed=5, background="busy")
 
 
 def _uhd_4k() -> VideoSpec:
     return VideoSpec(
-        width=3840, height=2160, duration=6.0, crf=26,
+        width=3840,
+        height=2160,
+        duration=6.0,
+        crf=26,
         cues=(Cue("Four thousand pixels wide.", 0.5, 2.5), Cue("Still sharp at 4K!", 3.0, 5.5)),
     )
 
 
 def _sd_480p() -> VideoSpec:
     return VideoSpec(
-        width=854, height=480, duration=8.0, background="noise",
-        cues=(Cue("Standard definition works too.", 0.5, 3.5),
-              Cue("Small text, big ideas.", 4.0, 7.5)),
+        width=854,
+        height=480,
+        duration=8.0,
+        background="noise",
+        cues=(Cue("Standard definition works too.", 0.5, 3.5), Cue("Small text, big ideas.", 4.0, 7.5)),
     )
 
 
 def _vertical() -> VideoSpec:
     # stored landscape with display rotation, as phones write it
     return VideoSpec(
-        width=720, height=1280, duration=6.0, rotation=90, font_size=44,
+        width=720,
+        height=1280,
+        duration=6.0,
+        rotation=90,
+        font_size=44,
         cues=(Cue("Shot on a phone,", 0.5, 2.5), Cue("held upright.", 2.5, 5.5)),
     )
 
@@ -613,14 +654,17 @@ def _vfr() -> VideoSpec:
         times.append(round(t, 6))
         t += 1 / 60 if int(t) % 2 else 1 / 24
     return VideoSpec(
-        duration=6.0, timestamps=tuple(times),
+        duration=6.0,
+        timestamps=tuple(times),
         cues=(Cue("Variable frame rate.", 0.4, 2.3), Cue("Timings follow timestamps.", 2.7, 5.2)),
     )
 
 
 def _demo() -> VideoSpec:
     return VideoSpec(
-        duration=20.0, background="noise", seed=11,
+        duration=20.0,
+        background="noise",
+        seed=11,
         cues=tuple(_sequence(_LINES[:7], 0.8, 2.2, 0.4)),
     )
 
@@ -651,4 +695,3 @@ def render_preset(name: str, path: Path) -> GroundTruth:
     truth = render_video(preset(name), path)
     Path(str(path) + ".json").write_text(truth.to_json())
     return truth
-

@@ -42,17 +42,15 @@ def _fail(message: str) -> typer.Exit:
 
 def _platform() -> tuple[Any, Any, Any]:
     """Settings, catalog and store as the code location configures them."""
+    from caption_assets.app.platform import prepare_environment
     from caption_assets.core.config import get_settings
     from caption_assets.defs.definitions import build_resources
-    from caption_assets.app.platform import prepare_environment
 
     settings = get_settings()
     prepare_environment(settings)
     resources = build_resources(settings)
     catalog = resources["catalog"].process_config_and_initialize().get()
-    store = resources["store"].process_config_and_initialize().get(
-        tenant_exists=catalog.tenant_exists
-    )
+    store = resources["store"].process_config_and_initialize().get(tenant_exists=catalog.tenant_exists)
     check = getattr(store, "check_writable", None)  # local directories only
     if check is not None:
         check()
@@ -299,16 +297,16 @@ def process(
 def _process(video: Path, out: Path, tenant: str, output_format: str, state: _ProcessState) -> None:
     from dagster import DagsterInstance
 
-    from caption_assets.core.policy.admission import on_own_machine
-    from caption_assets.core.catalog import lifecycle
-    from caption_assets.defs.definitions import build_definitions
-    from caption_assets.core.keys import VideoKeys
-    from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
     from caption_assets.app.platform import process_temp_dir, repair_after_crash, upload_video
-    from caption_assets.defs.resources.settings import PlatformSettings
-    from caption_assets.defs.runs import run_tags
+    from caption_assets.core.catalog import lifecycle
+    from caption_assets.core.keys import VideoKeys
+    from caption_assets.core.policy.admission import on_own_machine
     from caption_assets.core.processing.captions_db import read_captions
     from caption_assets.core.processing.video import probe
+    from caption_assets.defs.definitions import build_definitions
+    from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
+    from caption_assets.defs.resources.settings import PlatformSettings
+    from caption_assets.defs.runs import run_tags
 
     started = time.perf_counter()
     # libraries' warnings (Dagster's storage and psycopg's pool print one per reconnect attempt)
@@ -336,7 +334,11 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
     defs = build_definitions(settings)
     policy = PlatformSettings.from_settings(settings).priority_policy()
     state.tags = run_tags(
-        video_id, tenant_row.id, tenant_row.tier, row.uploaded_at, policy,
+        video_id,
+        tenant_row.id,
+        tenant_row.tier,
+        row.uploaded_at,
+        policy,
         attempt=row.processing_attempt,
     )
 
@@ -380,8 +382,7 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
     store.get_file(keys.captions_vtt(), out / "captions.vtt")
     captions = read_captions(out / "captions.db")
     err.print(
-        f"{len(captions)} captions -> {out} in {time.perf_counter() - started:.1f} s "
-        f"(video {video_id})"
+        f"{len(captions)} captions -> {out} in {time.perf_counter() - started:.1f} s (video {video_id})"
     )
     if output_format == "json":
         json.dump([c.to_dict() for c in captions], sys.stdout, ensure_ascii=False, indent=2)
@@ -448,9 +449,7 @@ def dev(
         if not settings.database_url:  # the embedded server this process started
             _watch_embedded(settings.resolved_data_dir())
         if demo:
-            threading.Thread(
-                target=_demo, args=(settings, catalog, store), daemon=True
-            ).start()
+            threading.Thread(target=_demo, args=(settings, catalog, store), daemon=True).start()
 
     raise typer.Exit(code=run_dagster_dev(port, on_started=after_start))
 
@@ -477,8 +476,8 @@ def _watch_embedded(data_dir: Path) -> None:
 
 def _demo(settings: Any, catalog: Any, store: Any) -> None:
     """Upload the demo video and report when the sensors have carried it through."""
-    from caption_assets.app.platform import upload_video
     from caption_assets.app.demo import render_demo
+    from caption_assets.app.platform import upload_video
 
     path = settings.resolved_data_dir() / "demo" / "demo.mp4"
     if not path.exists():

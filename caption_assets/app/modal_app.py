@@ -2,9 +2,9 @@
 ``LocalCompute`` inside a container built from this project's lock file and source.
 
 Deploy with ``modal deploy -m caption_assets.app.modal_app`` (see ``deploy/modal/README.md``). Each
-function builds the artifact store from environment variables (docs/architecture.md, configuration; provided by a
-Modal Secret), reads its inputs from the store and writes its outputs there; only the small result
-dataclass travels back to the orchestrator.
+function builds the artifact store from environment variables (docs/architecture.md, configuration;
+provided by a Modal Secret), reads its inputs from the store and writes its outputs there; only the
+small result dataclass travels back to the orchestrator.
 
 Per-function resources are read from environment variables when the app is deployed, e.g.
 ``CAPTION_ASSETS_MODAL_CAPTIONS_CPU=4``; see ``FunctionSettings``.
@@ -167,9 +167,7 @@ def full_frames(
 
 
 @_function("layout")
-def layout(
-    tenant_id: str, video_id: str, decode_limits: dict[str, Any] | None = None
-) -> LayoutResult:
+def layout(tenant_id: str, video_id: str, decode_limits: dict[str, Any] | None = None) -> LayoutResult:
     with held_to(decode_limits):
         return steps.layout_step(store_from_env(), VideoJob(tenant_id, video_id))
 
@@ -190,6 +188,4 @@ def captions(
     decode_limits: dict[str, Any] | None = None,
 ) -> CaptionsResult:
     with held_to(decode_limits):
-        return steps.captions_step(
-            store_from_env(), VideoJob(tenant_id, video_id), reocr_caption_ids
-        )
+        return steps.captions_step(store_from_env(), VideoJob(tenant_id, video_id), reocr_caption_ids)

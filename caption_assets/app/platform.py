@@ -90,9 +90,11 @@ def _start_embedded(data_dir: Path):  # -> EmbeddedUrls
         output = "\n".join(captured.texts) or str(exc)
         lines = [line.strip() for line in output.splitlines() if line.strip() and line.strip() != "---"]
         # the line that names the cause ("could not write ...: No space left on device")
-        telling = [line for line in lines if any(
-            mark in line for mark in ("No space left", "could not", "FATAL", "PANIC")
-        )]
+        telling = [
+            line
+            for line in lines
+            if any(mark in line for mark in ("No space left", "could not", "FATAL", "PANIC"))
+        ]
         reason = (telling or lines or [getattr(exc, "strerror", None) or type(exc).__name__])[0]
         pgdata = pgdata_dir(data_dir)
         raise CatalogUnavailableError(
@@ -176,7 +178,6 @@ def upload_video(
     return video_id
 
 
-
 PROCESS_TEMP_PREFIX = "process-"
 
 
@@ -199,7 +200,7 @@ def process_temp_dir(data_dir: Path) -> Path:
     return own
 
 
-def repair_after_crash(instance: "dg.DagsterInstance", catalog: Catalog) -> list[str]:
+def repair_after_crash(instance: dg.DagsterInstance, catalog: Catalog) -> list[str]:
     """What ``dev``'s maintenance schedule and run-failure sensor do, for a machine where only
     ``process`` runs: runs whose worker is gone (a killed ``process``) are failed and their
     videos settled ``error`` with the cause and their locks freed; videos no live run owns are
@@ -218,7 +219,10 @@ def repair_after_crash(instance: "dg.DagsterInstance", catalog: Catalog) -> list
         reason = (failures[-1].dagster_event.message if failures else None) or "its process is gone"
         changed = settle_ended_run(catalog, run, "failed", reason, instance)
         video = run.tags.get("dagster/partition", "?")
-        lines.append(f"repaired: run {run_id} of video {video} died with its process: {reason}; {changed or 'nothing'} set to error")
+        lines.append(
+            f"repaired: run {run_id} of video {video} died with its process: {reason}; "
+            f"{changed or 'nothing'} set to error"
+        )
     for video_id, columns in repair_stuck_videos(instance, catalog).items():
         lines.append(f"repaired: video {video_id} was left processing; {columns} set to error")
     return lines

@@ -1,4 +1,5 @@
-"""Environment variables -> settings (docs/architecture.md, configuration). Embedded defaults when nothing is set."""
+"""Environment variables -> settings (docs/architecture.md, configuration). Embedded defaults when
+nothing is set."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from caption_assets.core.policy.admission import DEFAULT_LIMITS, TierLimits
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PIPELINE_VERSION = "1"
 

@@ -69,9 +69,7 @@ class LockHeldError(TransientError):
         self.database = database
         self.holder = holder
         self.expires_at = expires_at
-        super().__init__(
-            f"{database} lock of video {video_id} is held by {holder} until {expires_at}"
-        )
+        super().__init__(f"{database} lock of video {video_id} is held by {holder} until {expires_at}")
 
 
 class StoreUnavailableError(TransientError):

@@ -91,9 +91,7 @@ def _check_shape(key: str, what: str, allow_trailing_slash: bool) -> list[str]:
         parts = parts[:-1]
     _check_parts(parts, key, what)
     if _CANONICAL_UUID_RE.fullmatch(parts[0]) is None:
-        raise BadInputError(
-            f"{what} does not start with a lowercase tenant UUID: {_show(key)}"
-        )
+        raise BadInputError(f"{what} does not start with a lowercase tenant UUID: {_show(key)}")
     return parts
 
 

@@ -11,9 +11,7 @@ def to_check_result(finding: Finding) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=finding.name,
         passed=finding.passed,
-        severity=dg.AssetCheckSeverity.ERROR
-        if finding.blocking
-        else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if finding.blocking else dg.AssetCheckSeverity.WARN,
         description=finding.message,
         metadata=dict(finding.metadata),
     )

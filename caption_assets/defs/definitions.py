@@ -1,21 +1,21 @@
-"""The one code location. Adapters are chosen from environment variables (docs/architecture.md, configuration);
-with none set, everything runs on embedded defaults: embedded Postgres catalog, a local artifact
-directory and in-process compute."""
+"""The one code location. Adapters are chosen from environment variables (docs/architecture.md,
+configuration); with none set, everything runs on embedded defaults: embedded Postgres catalog, a
+local artifact directory and in-process compute."""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from caption_assets.core.config import Settings, get_settings
 from caption_assets.defs.assets.captions import captions_db, cropped_frames
 from caption_assets.defs.assets.layout import full_frames, layout_db
-from caption_assets.core.config import Settings, get_settings
 from caption_assets.defs.jobs import captions_job, layout_job, video_job
 from caption_assets.defs.maintenance import maintenance_job, maintenance_schedule
-from caption_assets.defs.retention import delete_tenant_job, retention_job, retention_schedule
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.compute import ComputeResource
 from caption_assets.defs.resources.settings import PlatformSettings
 from caption_assets.defs.resources.store import StoreResource
+from caption_assets.defs.retention import delete_tenant_job, retention_job, retention_schedule
 from caption_assets.defs.sensors.ocr_requests import caption_ocr_requests
 from caption_assets.defs.sensors.queue import queued_run_aging
 from caption_assets.defs.sensors.refused import refused_work

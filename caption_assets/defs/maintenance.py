@@ -2,7 +2,7 @@
 ``processing`` by a run that is no longer alive are marked ``error`` with details, and work
 claimed for a run that was never created is released so the sensors request it again."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import psutil
@@ -78,7 +78,7 @@ def repair_stuck_videos(
 ) -> dict[str, list[str]]:
     """Mark ``error`` every ``processing`` column no live run owns; free that run's locks.
     Returns {video id: columns repaired}."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     repaired: dict[str, list[str]] = {}
     for video in catalog.videos_in_processing(limit=1000):
         if now - video.updated_at < grace:
@@ -103,9 +103,7 @@ def _claim_has_run(instance: dg.DagsterInstance, claim: WorkClaim) -> bool:
     else:
         assert claim.layout_approved_at is not None
         run_key = captions_run_key(claim.video_id, claim.layout_approved_at)
-    return bool(
-        instance.get_run_records(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
-    )
+    return bool(instance.get_run_records(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
 
 def release_lost_claims(
@@ -118,7 +116,7 @@ def release_lost_claims(
     tick requests the work again (an upload left in ``wait``, an approval without a captions
     run). A claim with a run, whatever its state, stays: that run owns the work, and requesting
     it again would process the video twice. Returns the claims released."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     released: list[WorkClaim] = []
     for claim in catalog.unstarted_claims(claimed_before=now - grace):
         if not _claim_has_run(instance, claim) and lifecycle.claim_lost(catalog, claim):

@@ -10,7 +10,7 @@ and report.
 # no `from __future__ import annotations`: Dagster reads the op config annotations at runtime
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -18,12 +18,12 @@ from pydantic import Field
 
 from caption_assets.core.catalog.base import Catalog
 from caption_assets.core.keys import VideoKeys, tenant_prefix, validate_uuid
+from caption_assets.core.store.base import ArtifactStore
 from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.settings import PlatformSettings
 from caption_assets.defs.resources.store import StoreResource
 from caption_assets.defs.runs import IN_FLIGHT, PARTITION_TAG
-from caption_assets.core.store.base import ArtifactStore
 
 # one catalog page, one run-storage query and one mark call per this many videos
 PAGE_SIZE = 200
@@ -202,13 +202,15 @@ def purge_expired_videos(
         if config.deleted_grace_hours is not None
         else settings.retention_deleted_grace_hours
     )
-    archived_days = config.archived_days if config.archived_days is not None else settings.retention_archived_days
+    archived_days = (
+        config.archived_days if config.archived_days is not None else settings.retention_archived_days
+    )
     cat, artifacts = _open(catalog, store)
     report = purge_videos(
         context.instance,
         cat,
         artifacts,
-        now=datetime.now(timezone.utc),
+        now=datetime.now(UTC),
         deleted_grace=timedelta(hours=grace_hours),
         archived_age=None if archived_days is None else timedelta(days=archived_days),
         max_videos=config.max_videos,

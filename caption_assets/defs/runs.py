@@ -4,13 +4,12 @@ run statuses count as in flight."""
 
 # no `from __future__ import annotations`: Dagster reads the Config annotations at runtime
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
 from caption_assets.core.config import PIPELINE_VERSION
-from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME, videos_partitions
 from caption_assets.core.policy.priority import (
     SINCE_TAG,
     VIDEO_TAG,
@@ -18,6 +17,7 @@ from caption_assets.core.policy.priority import (
     priority_for,
     priority_tags,
 )
+from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME, videos_partitions
 
 # how often the sensors that request runs tick
 SENSOR_INTERVAL_SECONDS = 5
@@ -56,7 +56,7 @@ def run_tags(
 ) -> dict[str, str]:
     """Tenant, tier and priority (aged from ``since``), the video, the age origin for the
     queue-aging sensor, and the catalog attempt of a layout run."""
-    priority = priority_for(tier, since, now or datetime.now(timezone.utc), policy)
+    priority = priority_for(tier, since, now or datetime.now(UTC), policy)
     tags = {
         **priority_tags(tenant_id, tier, priority),
         VIDEO_TAG: video_id,

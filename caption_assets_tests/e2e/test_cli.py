@@ -44,8 +44,9 @@ def test_process_writes_captions_and_prints_json(cli_env, rendered, tmp_path, ca
     tenant_name = "local" if auto_approve else "reviewed"
     if not auto_approve:
         catalog.ensure_tenant(tenant_name, auto_approve=False)
-    done = _cli(cli_env, "process", str(video.path), "--out", str(out), "--format", "json",
-                "--tenant", tenant_name)
+    done = _cli(
+        cli_env, "process", str(video.path), "--out", str(out), "--format", "json", "--tenant", tenant_name
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     cues = json.loads(done.stdout)
     assert [c["text"] for c in cues] == [c.text for c in video.truth.captions]
@@ -65,8 +66,12 @@ def test_process_writes_captions_and_prints_json(cli_env, rendered, tmp_path, ca
 
 @pytest.mark.parametrize("kind", ["not_a_video", "missing", "empty", "image"])
 def test_bad_input_exits_non_zero_with_one_line(cli_env, not_a_video, tmp_path, kind) -> None:
-    path = {"not_a_video": not_a_video, "missing": tmp_path / "nope.mp4", "empty": tmp_path / "e.mp4",
-            "image": tmp_path / "photo.mp4"}[kind]
+    path = {
+        "not_a_video": not_a_video,
+        "missing": tmp_path / "nope.mp4",
+        "empty": tmp_path / "e.mp4",
+        "image": tmp_path / "photo.mp4",
+    }[kind]
     if kind == "empty":
         path.write_bytes(b"")
     if kind == "image":
@@ -82,7 +87,9 @@ def test_bad_input_exits_non_zero_with_one_line(cli_env, not_a_video, tmp_path, 
 
 
 def test_upload_prints_the_id_of_a_waiting_row(cli_env, rendered, catalog) -> None:
-    done = _cli(cli_env, "upload", str(rendered("short_bottom").path), "--tenant", "acme", "--tier", "premium")
+    done = _cli(
+        cli_env, "upload", str(rendered("short_bottom").path), "--tenant", "acme", "--tier", "premium"
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     video = catalog.get_video(done.stdout.strip())
     assert video is not None and video.layout_status == "wait"

@@ -35,15 +35,20 @@ def test_dev_demo_processes_the_demo_video_and_stops_on_ctrl_c() -> None:
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [cli, "dev", "--demo", "--port", str(_free_port())],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 240
         finished = None
         while time.monotonic() < deadline and proc.poll() is None:
-            states = re.findall(r"demo \S+: layout=(\w+) boundaries=(\w+) text=(\w+)",
-                                log_path.read_text(errors="replace"))
+            states = re.findall(
+                r"demo \S+: layout=(\w+) boundaries=(\w+) text=(\w+)", log_path.read_text(errors="replace")
+            )
             finished = states[-1] if states else None
             if finished and ("error" in finished or finished[2] == "done"):
                 break
@@ -56,7 +61,9 @@ def test_dev_demo_processes_the_demo_video_and_stops_on_ctrl_c() -> None:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
         assert proc.wait(timeout=60) in (0, 130, -signal.SIGINT)
         time.sleep(1)
-        alive = [p for p in family if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        alive = [
+            p for p in family if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        ]
         assert alive == [], f"still running after Ctrl-C: {alive}"
         pid_file = workdir / ".caption_assets" / "postgres" / "postmaster.pid"
         assert not pid_file.exists(), "the embedded Postgres was left running"

@@ -7,8 +7,8 @@ from collections import Counter
 import dagster as dg
 import pytest
 
-from caption_assets.core.keys import VideoKeys
 from caption_assets.app.platform import DAGSTER_PG_URL_ENV, upload_video
+from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy.priority import PRIORITY_TAG, TIER_BASE, TIER_TAG, VIDEO_TAG
 from caption_assets.core.processing.captions_db import read_captions
 from caption_assets.core.store.local import LocalStore

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from caption_assets.app.platform import upload_video
 from caption_assets.core.catalog.postgres import PostgresCatalog
 from caption_assets.core.keys import VideoKeys
-from caption_assets.app.platform import upload_video
 from caption_assets.core.processing.captions_db import read_captions
 from caption_assets.core.store.local import LocalStore
 from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
@@ -41,9 +41,7 @@ def test_uploads_flow_through_sensors_to_captions(
     log_path = tmp_path / "daemon.log"
     with running_daemon(setup.env, log_path) as daemon:
         deadline = time.monotonic() + 280
-        while time.monotonic() < deadline and not all(
-            _settled(catalog, v) for v in uploads.values()
-        ):
+        while time.monotonic() < deadline and not all(_settled(catalog, v) for v in uploads.values()):
             assert daemon.poll() is None, log_path.read_text()[-3000:]
             time.sleep(2)
     states = {

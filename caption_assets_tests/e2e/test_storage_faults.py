@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from caption_assets.core.catalog.embedded import stop_embedded
 from caption_assets.app.platform import DAGSTER_PG_URL_ENV
+from caption_assets.core.catalog.embedded import stop_embedded
 from caption_assets_tests.e2e.test_cli import _cli, cli_env  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -34,8 +34,11 @@ def _mount(path: Path, options: str) -> None:
 
 
 def _one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip() and "RuntimeDirWarning" not in line
-             and not line.startswith("  return")]
+    lines = [
+        line
+        for line in stderr.splitlines()
+        if line.strip() and "RuntimeDirWarning" not in line and not line.startswith("  return")
+    ]
     assert len(lines) == 1 and lines[0].startswith("error:"), stderr[-3000:]
     assert "Traceback" not in stderr and "Errno" not in stderr
     return lines[0]
@@ -50,7 +53,9 @@ def test_read_only_artifact_dir_is_one_line_at_start(cli_env, artifacts_mount, r
 
 
 def test_full_artifact_dir_is_one_line_and_resumes_once_space_is_free(
-    cli_env, artifacts_mount, rendered  # noqa: F811
+    cli_env,
+    artifacts_mount,
+    rendered,  # noqa: F811
 ) -> None:
     video = rendered("short_bottom").path
     _mount(artifacts_mount, "size=64k")  # smaller than the video
@@ -82,8 +87,11 @@ def full_pgdata() -> Iterator[Path]:
 
 
 def test_catalog_on_a_full_disk_is_one_line_and_starts_once_space_is_free(full_pgdata, rendered) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CAPTION_ASSETS_DATABASE_URL", DAGSTER_PG_URL_ENV, "DAGSTER_HOME")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CAPTION_ASSETS_DATABASE_URL", DAGSTER_PG_URL_ENV, "DAGSTER_HOME")
+    }
     env["CAPTION_ASSETS_DATA_DIR"] = str(full_pgdata.parent)
     video = rendered("short_bottom").path
     done = _cli(env, "upload", str(video), "--tenant", "acme")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import dagster as dg
 import pytest
 
-from caption_assets.defs.assets.captions import captions_db, cropped_frames
-from caption_assets.defs.assets.layout import full_frames, layout_db
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.processing.captions_db import read_captions
+from caption_assets.defs.assets.captions import captions_db, cropped_frames
+from caption_assets.defs.assets.layout import full_frames, layout_db
 
 pytestmark = pytest.mark.integration
 

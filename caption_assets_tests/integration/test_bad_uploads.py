@@ -7,17 +7,20 @@ import dagster as dg
 import pytest
 from PIL import Image
 
-from caption_assets.defs.assets.layout import full_frames
-from caption_assets.core.errors import BadInputError
 from caption_assets.app.platform import upload_video
+from caption_assets.core.errors import BadInputError
+from caption_assets.defs.assets.layout import full_frames
 
 pytestmark = pytest.mark.integration
 
 
 def _full_frames(platform, video_id):
     return dg.materialize(
-        [full_frames], partition_key=video_id, instance=platform.instance,
-        resources=platform.resources, raise_on_error=False,
+        [full_frames],
+        partition_key=video_id,
+        instance=platform.instance,
+        resources=platform.resources,
+        raise_on_error=False,
     )
 
 

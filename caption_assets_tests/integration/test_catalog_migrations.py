@@ -112,12 +112,15 @@ def test_ensure_embedded_from_concurrent_processes_then_stop() -> None:
         procs = [
             subprocess.Popen(
                 [sys.executable, "-c", _CHILD, str(data_dir)],
-                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for _ in range(3)
         ]
         outputs = [p.communicate(timeout=120) for p in procs]
-        for p, (out, err) in zip(procs, outputs):
+        for p, (_out, err) in zip(procs, outputs):
             assert p.returncode == 0, err
         assert len({out.strip() for out, _ in outputs}) == 1
 

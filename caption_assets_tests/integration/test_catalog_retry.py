@@ -36,7 +36,9 @@ def test_lost_connections_are_retried(catalog_dsn: str, caplog: pytest.LogCaptur
         assert catalog.get_video(vid).layout_status == "processing"  # type: ignore[union-attr]
 
 
-def test_refused_transition_is_not_retried(catalog: PostgresCatalog, caplog: pytest.LogCaptureFixture) -> None:
+def test_refused_transition_is_not_retried(
+    catalog: PostgresCatalog, caplog: pytest.LogCaptureFixture
+) -> None:
     t = catalog.ensure_tenant("retry")
     vid = str(uuid.uuid4())
     catalog.insert_video(t.id, vid, f"{t.id}/client/videos/{vid}/video.mp4")

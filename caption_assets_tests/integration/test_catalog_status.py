@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -25,10 +25,18 @@ pytestmark = pytest.mark.integration
 
 STATUSES = ["wait", "processing", "annotate", "done", "review", "error"]
 ALLOWED = {
-    ("wait", "processing"), ("wait", "error"),
-    ("processing", "annotate"), ("processing", "done"), ("processing", "review"), ("processing", "error"),
-    ("annotate", "done"), ("review", "done"),
-    ("error", "wait"), ("done", "wait"), ("annotate", "wait"), ("review", "wait"),
+    ("wait", "processing"),
+    ("wait", "error"),
+    ("processing", "annotate"),
+    ("processing", "done"),
+    ("processing", "review"),
+    ("processing", "error"),
+    ("annotate", "done"),
+    ("review", "done"),
+    ("error", "wait"),
+    ("done", "wait"),
+    ("annotate", "wait"),
+    ("review", "wait"),
 } | {(s, s) for s in STATUSES}
 
 
@@ -52,7 +60,9 @@ def test_transition_table(catalog: PostgresCatalog, catalog_dsn: str, old: str, 
     vid = new_video(catalog)
     force_status(catalog_dsn, vid, "layout_status", old)
     if (old, new) in ALLOWED:
-        catalog.set_status(vid, "layout_status", new, error_details("m", "e", "r") if new == "error" else None)
+        catalog.set_status(
+            vid, "layout_status", new, error_details("m", "e", "r") if new == "error" else None
+        )
         assert catalog.get_video(vid).layout_status == new  # type: ignore[union-attr]
     else:
         with pytest.raises(StatusTransitionError) as info:
@@ -83,7 +93,9 @@ def test_retry_increments_attempt_and_begin_processing_is_idempotent(catalog: Po
     vid = new_video(catalog)
     assert catalog.begin_processing(vid, "layout_status") == 0
     assert catalog.begin_processing(vid, "layout_status") == 0  # re-executed step: no-op
-    catalog.set_status(vid, "layout_status", "error", error_details("decode failed", "BadVideoError", "run-1"))
+    catalog.set_status(
+        vid, "layout_status", "error", error_details("decode failed", "BadVideoError", "run-1")
+    )
     assert catalog.begin_processing(vid, "layout_status") == 1  # retry from error
     v = catalog.get_video(vid)
     assert v is not None and v.layout_status == "processing" and v.layout_error_details is None
@@ -96,13 +108,16 @@ def test_retry_increments_attempt_and_begin_processing_is_idempotent(catalog: Po
 def test_error_details_stored_as_json(catalog: PostgresCatalog, catalog_dsn: str) -> None:
     vid = new_video(catalog)
     catalog.begin_processing(vid, "layout_status")
-    details = error_details("video too long for tier free", "AdmissionError: 7200 s > 600 s", "run-42", limit="duration")
+    details = error_details(
+        "video too long for tier free", "AdmissionError: 7200 s > 600 s", "run-42", limit="duration"
+    )
     catalog.set_status(vid, "layout_status", "error", details)
     assert catalog.get_video(vid).layout_error_details == details  # type: ignore[union-attr]
     with psycopg.connect(catalog_dsn) as conn:
         row = conn.execute(
             "select jsonb_typeof(layout_error_details), layout_error_details->>'run_id' "
-            "from captionacc.videos where id = %s", (vid,)
+            "from captionacc.videos where id = %s",
+            (vid,),
         ).fetchone()
     assert row == ("object", "run-42")
 
@@ -111,7 +126,9 @@ def test_error_without_details_gets_a_readable_default(catalog: PostgresCatalog)
     vid = new_video(catalog)
     catalog.set_status(vid, "layout_status", "error")
     assert catalog.get_video(vid).layout_error_details == {  # type: ignore[union-attr]
-        "message": "layout_status set to error", "error": None, "run_id": None,
+        "message": "layout_status set to error",
+        "error": None,
+        "run_id": None,
     }
     with pytest.raises(BadInputError, match=vid):
         catalog.set_status(vid, "layout_status", "error", {"error": "no message"})
@@ -123,7 +140,7 @@ def test_approve_layout(catalog: PostgresCatalog) -> None:
         catalog.approve_layout(vid)  # still wait
     catalog.begin_processing(vid, "layout_status")
     catalog.set_status(vid, "layout_status", "annotate")
-    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    before = datetime.now(UTC) - timedelta(seconds=5)
     catalog.approve_layout(vid)
     v = catalog.get_video(vid)
     assert v is not None and v.layout_status == "done" and v.layout_approved_at is not None
@@ -164,7 +181,9 @@ def test_pending_uploads_order_filters_and_cursor(catalog: PostgresCatalog, cata
     assert [(p.video_id, p.processing_attempt) for p in again] == [(started, 1)]
 
 
-def test_deleted_video_and_inactive_tenant_get_no_new_work(catalog: PostgresCatalog, catalog_dsn: str) -> None:
+def test_deleted_video_and_inactive_tenant_get_no_new_work(
+    catalog: PostgresCatalog, catalog_dsn: str
+) -> None:
     vid = new_video(catalog)
     catalog.mark_deleted(vid)
     with pytest.raises(PermanentError, match=f"{vid}.*deleted"):
@@ -223,7 +242,13 @@ def test_metadata_and_cropped_frames_version(catalog: PostgresCatalog) -> None:
     catalog.set_cropped_frames_version(vid, 1)
     catalog.set_cropped_frames_version(vid, 1)
     v = catalog.get_video(vid)
-    assert v is not None and (v.duration_seconds, v.width, v.height, v.fps, v.total_frames) == (5.0, 1280, 720, 30.0, 150)
+    assert v is not None and (v.duration_seconds, v.width, v.height, v.fps, v.total_frames) == (
+        5.0,
+        1280,
+        720,
+        30.0,
+        150,
+    )
     assert v.current_cropped_frames_version == 1
     with pytest.raises(BadInputError, match=vid):
         catalog.set_cropped_frames_version(vid, 0)

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,24 @@ def postgrest_status(code: str, role: str) -> int:
         return 400
     if code[:2] in ("0L", "0P", "28"):
         return 403
-    if code[:2] in ("09", "25", "2D", "38", "39", "3B", "40", "53", "54", "55", "57", "58", "F0", "HV", "P0", "XX"):
+    if code[:2] in (
+        "09",
+        "25",
+        "2D",
+        "38",
+        "39",
+        "3B",
+        "40",
+        "53",
+        "54",
+        "55",
+        "57",
+        "58",
+        "F0",
+        "HV",
+        "P0",
+        "XX",
+    ):
         return 500
     return 400
 
@@ -175,7 +192,9 @@ class PostgrestStandIn:
     def handle(self, request: Request) -> Response:
         rpc = re.fullmatch(r"/rest/v1/rpc/(\w+)", request.path)
         table = re.fullmatch(r"/rest/v1/(\w+)", request.path)
-        kind, name = ("rpc", rpc.group(1)) if rpc else ("select", table.group(1)) if table else ("?", request.path)
+        kind, name = (
+            ("rpc", rpc.group(1)) if rpc else ("select", table.group(1)) if table else ("?", request.path)
+        )
         shape = shape_of(request)
         with self._lock:
             self.calls.append((kind, name))
@@ -243,10 +262,16 @@ class PostgrestStandIn:
             return json_response(404, {"code": "PGRST202", "message": f"Could not find captionacc.{fn}"})
         names, modes, nargs, retset, typtype, void, types = procs[0]
         names = names or []
-        in_names = names[:nargs] if modes is None else [n for n, m in zip(names, modes, strict=True) if m in ("i", "b", "v")]
+        in_names = (
+            names[:nargs]
+            if modes is None
+            else [n for n, m in zip(names, modes, strict=True) if m in ("i", "b", "v")]
+        )
         if set(body) != set(in_names):
             self.violations.append(f"rpc {fn}: body keys {sorted(body)} are not its arguments {in_names}")
-            return json_response(404, {"code": "PGRST202", "message": f"Could not find captionacc.{fn}{sorted(body)}"})
+            return json_response(
+                404, {"code": "PGRST202", "message": f"Could not find captionacc.{fn}{sorted(body)}"}
+            )
 
         call = sql.SQL("captionacc.{}({})").format(
             sql.Identifier(fn),
@@ -255,7 +280,8 @@ class PostgrestStandIn:
         source = sql.SQL("")
         if in_names:
             columns = sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in zip(in_names, types, strict=True)
+                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t))
+                for n, t in zip(in_names, types, strict=True)
             )
             source = sql.SQL(" from json_to_record(%(body)s::json) as a({})").format(columns)
         comma = sql.SQL(", ") if in_names else sql.SQL(" from ")
@@ -286,14 +312,20 @@ class PostgrestStandIn:
         unknown = [c for c in wanted + [c for c, _ in filters] if c not in column_types]
         if not column_types or unknown:
             self.violations.append(f"select {table}: unknown table or columns {unknown}")
-            return json_response(400, {"code": "42703", "message": f"column(s) {unknown} of {table} do not exist"})
+            return json_response(
+                400, {"code": "42703", "message": f"column(s) {unknown} of {table} do not exist"}
+            )
         if any(not v.startswith("eq.") for _, v in filters):
             self.violations.append(f"select {table}: only eq filters are expected, got {filters}")
         where = sql.SQL(" and ").join(
-            sql.SQL("{} = cast({} as {})").format(sql.Identifier(c), sql.Placeholder(), sql.SQL(column_types[c]))
+            sql.SQL("{} = cast({} as {})").format(
+                sql.Identifier(c), sql.Placeholder(), sql.SQL(column_types[c])
+            )
             for c, _ in filters
         )
-        statement = sql.SQL("select coalesce(json_agg(_r), '[]'::json) from (select {} from captionacc.{}{}) _r").format(
+        statement = sql.SQL(
+            "select coalesce(json_agg(_r), '[]'::json) from (select {} from captionacc.{}{}) _r"
+        ).format(
             sql.SQL(", ").join(sql.Identifier(c) for c in wanted),
             sql.Identifier(table),
             sql.SQL(" where ") + where if filters else sql.SQL(""),
@@ -348,7 +380,12 @@ def sql_functions_of_postgres_adapter() -> set[str]:
 def test_recorded_shapes_are_postgrest_calls_on_captionacc(recorded_shapes: dict[str, Shape]) -> None:
     rpc, select = recorded_shapes["rpc"], recorded_shapes["select"]
     assert rpc.method == "POST" and rpc.path == "/rest/v1/rpc/acquire_server_lock" and rpc.query == []
-    assert rpc.body == {"p_video_id": RECORD_VIDEO, "p_database": "layout", "p_holder": "rec", "p_ttl_seconds": 60}
+    assert rpc.body == {
+        "p_video_id": RECORD_VIDEO,
+        "p_database": "layout",
+        "p_holder": "rec",
+        "p_ttl_seconds": 60,
+    }
     for shape in (rpc, select):
         assert shape.headers["content-profile"] == "captionacc"
         assert shape.headers["accept-profile"] == "captionacc"
@@ -357,7 +394,9 @@ def test_recorded_shapes_are_postgrest_calls_on_captionacc(recorded_shapes: dict
     assert rpc.headers["content-type"] == "application/json"
     assert select.method == "GET" and select.path == "/rest/v1/video_database_state" and select.body is None
     assert select.query == [
-        ("select", "lock_holder,lock_kind,expires_at"), ("video_id", f"eq.{RECORD_VIDEO}"), ("database", "eq.layout")
+        ("select", "lock_holder,lock_kind,expires_at"),
+        ("video_id", f"eq.{RECORD_VIDEO}"),
+        ("database", "eq.layout"),
     ]
 
 
@@ -385,7 +424,9 @@ def test_every_operation_matches_the_postgres_adapter(
     assert supa.pending_uploads(after=(first.wait_since, first.video_id)) == pending[1:]
 
     assert supa.begin_processing(vid, "layout_status") == 0
-    supa.record_metadata(vid, VideoMetadata(duration_seconds=12, width=640, height=360, fps=25, total_frames=300))
+    supa.record_metadata(
+        vid, VideoMetadata(duration_seconds=12, width=640, height=360, fps=25, total_frames=300)
+    )
     supa.set_cropped_frames_version(vid, 2)
     supa.set_status(vid, "layout_status", "annotate")
     supa.approve_layout(vid)
@@ -399,7 +440,7 @@ def test_every_operation_matches_the_postgres_adapter(
     waiting = [p for p in catalog.pending_uploads(limit=10) if p.video_id == fresh]
     assert supa.claim_pending_uploads(limit=10, video_ids=[fresh]) == waiting
     assert catalog.claim_pending_uploads(video_ids=[fresh]) == []
-    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    soon = datetime.now(UTC) + timedelta(hours=1)
     claims = supa.unstarted_claims(soon)
     assert claims == catalog.unstarted_claims(soon)
     assert {(c.video_id, c.work) for c in claims} == {(vid, "captions"), (fresh, "layout")}
@@ -435,7 +476,8 @@ def test_every_operation_matches_the_postgres_adapter(
     # error details are stored as JSON, as the web app reads them
     with psycopg.connect(standin.dsn) as conn:
         stored = conn.execute(
-            "select layout_error_details, boundaries_error_details from captionacc.videos where id = %s", (other,)
+            "select layout_error_details, boundaries_error_details from captionacc.videos where id = %s",
+            (other,),
         ).fetchone()
     assert stored == (None, None)
     supa.set_status(other, "layout_status", "error", details)
@@ -455,7 +497,7 @@ def test_every_operation_matches_the_postgres_adapter(
     archived_at = supa.set_video_archived(other)
     assert archived_at is not None and catalog.set_video_archived(other) == archived_at
     assert supa.set_video_archived(other, archived=False) is None
-    later = datetime.now(timezone.utc) + timedelta(days=1)
+    later = datetime.now(UTC) + timedelta(days=1)
     candidates = supa.videos_to_purge(later, later, limit=10)
     assert candidates == catalog.videos_to_purge(later, later, limit=10)
     assert [(c.video_id, c.reason) for c in candidates] == [(vid, "deleted")]
@@ -481,7 +523,12 @@ def test_lock_answers_name_the_holder(supa: SupabaseCatalog, catalog: PostgresCa
     assert renewed.acquired and renewed.expires_at > won.expires_at  # type: ignore[operator]
 
     lost = supa.acquire_server_lock(vid, "layout", "run-b", 60)
-    assert (lost.acquired, lost.holder, lost.kind, lost.expires_at) == (False, "run-a", "server", renewed.expires_at)
+    assert (lost.acquired, lost.holder, lost.kind, lost.expires_at) == (
+        False,
+        "run-a",
+        "server",
+        renewed.expires_at,
+    )
     seen_by_postgres = catalog.acquire_server_lock(vid, "layout", "run-c", 60)
     assert seen_by_postgres == lost
     with pytest.raises(errors.LockHeldError, match=f"layout lock of video {vid} is held by run-a until 20"):
@@ -529,10 +576,14 @@ def test_refusals_from_the_sql_functions_map_and_are_not_retried(
     tenant = supa.ensure_tenant("refusals")
     vid = new_video(supa, tenant.id)
     with caplog.at_level(logging.WARNING, logger="caption_assets.core.catalog.supabase"):
-        with pytest.raises(errors.StatusTransitionError, match=f"set layout_status=done for video {vid}: .*wait to done"):
+        with pytest.raises(
+            errors.StatusTransitionError, match=f"set layout_status=done for video {vid}: .*wait to done"
+        ):
             supa.set_status(vid, "layout_status", "done")  # CA001
         missing_tenant = str(uuid.uuid4())
-        with pytest.raises(errors.TenantNotFoundError, match=f"insert_video for video .*tenant {missing_tenant} not found"):
+        with pytest.raises(
+            errors.TenantNotFoundError, match=f"insert_video for video .*tenant {missing_tenant} not found"
+        ):
             new_video(supa, missing_tenant)  # CA003
         unknown = str(uuid.uuid4())
         with pytest.raises(errors.NotFoundError, match=f"begin_processing layout_status for video {unknown}"):
@@ -545,12 +596,16 @@ def test_refusals_from_the_sql_functions_map_and_are_not_retried(
     assert not [r for r in caplog.records if "retrying" in r.getMessage()]
 
 
-def test_permission_denied_from_postgres_is_permanent(supa: SupabaseCatalog, standin: PostgrestStandIn) -> None:
+def test_permission_denied_from_postgres_is_permanent(
+    supa: SupabaseCatalog, standin: PostgrestStandIn
+) -> None:
     tenant = supa.ensure_tenant("rls")
     vid = new_video(supa, tenant.id)
     # the same function, called with a key whose user is not a member of the video's tenant
     standin.as_user("authenticated", str(uuid.uuid4()))
-    with pytest.raises(errors.PermanentError, match=f"set layout_status=wait for video {vid}: permission denied"):
+    with pytest.raises(
+        errors.PermanentError, match=f"set layout_status=wait for video {vid}: permission denied"
+    ):
         supa.set_status(vid, "layout_status", "wait")  # 42501, HTTP 403
     assert standin.count("set_video_status") == 1
 
@@ -558,7 +613,12 @@ def test_permission_denied_from_postgres_is_permanent(supa: SupabaseCatalog, sta
 @pytest.mark.parametrize(
     "body",
     [
-        {"code": "PGRST001", "details": None, "hint": None, "message": "Database client error. Retrying the connection."},
+        {
+            "code": "PGRST001",
+            "details": None,
+            "hint": None,
+            "message": "Database client error. Retrying the connection.",
+        },
         "<html><body>503 Service Temporarily Unavailable</body></html>",
     ],
     ids=["postgrest", "gateway"],
@@ -592,20 +652,35 @@ def test_persistent_503_names_the_operation(supa: SupabaseCatalog, standin: Post
 @pytest.mark.parametrize(
     ("status", "body", "expected", "attempts"),
     [
-        (400, {"code": "CA001", "message": "layout_status cannot go from wait to done"}, errors.StatusTransitionError, 1),
+        (
+            400,
+            {"code": "CA001", "message": "layout_status cannot go from wait to done"},
+            errors.StatusTransitionError,
+            1,
+        ),
         (400, {"code": "CA003", "message": "tenant not found"}, errors.TenantNotFoundError, 1),
         (403, {"code": "42501", "message": "permission denied for video"}, errors.PermanentError, 1),
         (409, {"code": "23505", "message": "duplicate key value"}, errors.BadInputError, 1),
         (404, {"code": "PGRST202", "message": "Could not find the function"}, errors.PermanentError, 1),
         (401, {"code": "PGRST301", "message": "JWT expired"}, errors.PermanentError, 1),
         (429, "Too Many Requests", errors.CatalogUnavailableError, 4),
-        (504, {"code": "PGRST003", "message": "Timed out acquiring connection from connection pool."}, errors.CatalogUnavailableError, 4),
+        (
+            504,
+            {"code": "PGRST003", "message": "Timed out acquiring connection from connection pool."},
+            errors.CatalogUnavailableError,
+            4,
+        ),
         (500, {"code": "40001", "message": "could not serialize access"}, errors.CatalogUnavailableError, 4),
         (502, "", errors.CatalogUnavailableError, 4),
     ],
 )
 def test_postgrest_error_answers_map_to_the_taxonomy(
-    supa: SupabaseCatalog, standin: PostgrestStandIn, status: int, body: Any, expected: type[Exception], attempts: int
+    supa: SupabaseCatalog,
+    standin: PostgrestStandIn,
+    status: int,
+    body: Any,
+    expected: type[Exception],
+    attempts: int,
 ) -> None:
     vid = str(uuid.uuid4())
     standin.fail("set_video_status", status, body, times=attempts)
@@ -629,7 +704,10 @@ def test_unreachable_catalog_is_unavailable() -> None:
         port = s.getsockname()[1]
     vid = str(uuid.uuid4())
     with SupabaseCatalog(f"http://127.0.0.1:{port}", KEY, max_attempts=2, retry_initial_wait=0.001) as supa:
-        with pytest.raises(errors.CatalogUnavailableError, match=f"get_video for video {vid} failed after 2 attempts: ConnectError"):
+        with pytest.raises(
+            errors.CatalogUnavailableError,
+            match=f"get_video for video {vid} failed after 2 attempts: ConnectError",
+        ):
             supa.get_video(vid)
 
 

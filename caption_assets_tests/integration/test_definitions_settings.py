@@ -9,8 +9,8 @@ import dagster as dg
 import psycopg
 import pytest
 
-from caption_assets.core.policy.admission import TierLimits
 from caption_assets.core.config import Settings
+from caption_assets.core.policy.admission import TierLimits
 from caption_assets.defs.definitions import build_definitions
 
 pytestmark = pytest.mark.integration

@@ -22,19 +22,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import dagster as dg
 import psycopg
 import pytest
 import yaml
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from psycopg import sql
-
-import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from psycopg import sql
 
 from caption_assets.core.config import Settings, repo_root
 from caption_assets.core.policy.priority import TENANT_TAG, TIER_TAG
@@ -81,9 +80,7 @@ def empty_dagster_db(pg_server) -> Iterator[str]:
         yield name
     finally:
         with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -338,52 +335,169 @@ def test_lock_was_made_from_this_pyproject() -> None:
 # schema (helm/dagster/values.schema.json, generated from helm/dagster/schema in the dagster-io/dagster
 # repository). Helm ignores unknown keys silently, so a misspelt key would deploy without effect.
 CHART_TOP_LEVEL = {
-    "dagsterWebserver", "dagster-user-deployments", "postgresql", "generatePostgresqlPasswordSecret",
-    "generateCeleryConfigSecret", "rabbitmq", "redis", "flower", "ingress", "imagePullSecrets",
-    "computeLogManager", "scheduler", "runLauncher", "pythonLogs", "dagsterDaemon", "busybox",
-    "migrate", "telemetry", "serviceAccount", "global", "retention", "additionalInstanceConfig",
+    "dagsterWebserver",
+    "dagster-user-deployments",
+    "postgresql",
+    "generatePostgresqlPasswordSecret",
+    "generateCeleryConfigSecret",
+    "rabbitmq",
+    "redis",
+    "flower",
+    "ingress",
+    "imagePullSecrets",
+    "computeLogManager",
+    "scheduler",
+    "runLauncher",
+    "pythonLogs",
+    "dagsterDaemon",
+    "busybox",
+    "migrate",
+    "telemetry",
+    "serviceAccount",
+    "global",
+    "retention",
+    "additionalInstanceConfig",
 }
 CHART_USER_DEPLOYMENT = {
-    "name", "image", "dagsterApiGrpcArgs", "codeServerArgs", "includeConfigInLaunchedRuns",
-    "deploymentNamespace", "port", "env", "envConfigMaps", "envSecrets", "annotations",
-    "nodeSelector", "affinity", "tolerations", "podSecurityContext", "securityContext", "resources",
-    "livenessProbe", "readinessProbe", "startupProbe", "labels", "volumeMounts", "volumes",
-    "schedulerName", "initContainers", "sidecarContainers",
+    "name",
+    "image",
+    "dagsterApiGrpcArgs",
+    "codeServerArgs",
+    "includeConfigInLaunchedRuns",
+    "deploymentNamespace",
+    "port",
+    "env",
+    "envConfigMaps",
+    "envSecrets",
+    "annotations",
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "podSecurityContext",
+    "securityContext",
+    "resources",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "labels",
+    "volumeMounts",
+    "volumes",
+    "schedulerName",
+    "initContainers",
+    "sidecarContainers",
 }
 CHART_K8S_RUN_LAUNCHER = {
-    "image", "imagePullPolicy", "jobNamespace", "loadInclusterConfig", "kubeconfigFile",
-    "envConfigMaps", "envSecrets", "envVars", "volumeMounts", "volumes", "labels",
-    "failPodOnRunFailure", "resources", "schedulerName", "securityContext", "runK8sConfig",
+    "image",
+    "imagePullPolicy",
+    "jobNamespace",
+    "loadInclusterConfig",
+    "kubeconfigFile",
+    "envConfigMaps",
+    "envSecrets",
+    "envVars",
+    "volumeMounts",
+    "volumes",
+    "labels",
+    "failPodOnRunFailure",
+    "resources",
+    "schedulerName",
+    "securityContext",
+    "runK8sConfig",
 }
 CHART_RUN_K8S_CONFIG = {
-    "containerConfig", "podSpecConfig", "podTemplateSpecMetadata", "jobSpecConfig", "jobMetadata",
+    "containerConfig",
+    "podSpecConfig",
+    "podTemplateSpecMetadata",
+    "jobSpecConfig",
+    "jobMetadata",
 }
 CHART_DAEMON = {
-    "enabled", "image", "runCoordinator", "heartbeatTolerance", "env", "envConfigMaps", "envSecrets",
-    "deploymentLabels", "labels", "nodeSelector", "affinity", "tolerations", "podSecurityContext",
-    "securityContext", "resources", "livenessProbe", "readinessProbe", "startupProbe", "annotations",
-    "runMonitoring", "runRetries", "sensors", "schedules", "schedulerName", "volumeMounts", "volumes",
+    "enabled",
+    "image",
+    "runCoordinator",
+    "heartbeatTolerance",
+    "env",
+    "envConfigMaps",
+    "envSecrets",
+    "deploymentLabels",
+    "labels",
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "podSecurityContext",
+    "securityContext",
+    "resources",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "annotations",
+    "runMonitoring",
+    "runRetries",
+    "sensors",
+    "schedules",
+    "schedulerName",
+    "volumeMounts",
+    "volumes",
     "initContainerResources",
 }
 CHART_QUEUED_RUN_COORDINATOR = {
-    "maxConcurrentRuns", "tagConcurrencyLimits", "dequeueIntervalSeconds", "dequeueNumWorkers",
-    "dequeueUseThreads", "blockOpConcurrencyLimitedRuns",
+    "maxConcurrentRuns",
+    "tagConcurrencyLimits",
+    "dequeueIntervalSeconds",
+    "dequeueNumWorkers",
+    "dequeueUseThreads",
+    "blockOpConcurrencyLimitedRuns",
 }
 CHART_POSTGRESQL = {
-    "image", "enabled", "postgresqlHost", "postgresqlUsername", "postgresqlPassword",
-    "postgresqlDatabase", "postgresqlParams", "postgresqlScheme", "service",
+    "image",
+    "enabled",
+    "postgresqlHost",
+    "postgresqlUsername",
+    "postgresqlPassword",
+    "postgresqlDatabase",
+    "postgresqlParams",
+    "postgresqlScheme",
+    "service",
 }
 # what the chart's instance template reads from dagsterDaemon.runMonitoring
 CHART_RUN_MONITORING = {
-    "enabled", "startTimeoutSeconds", "cancelTimeoutSeconds", "maxResumeRunAttempts",
-    "pollIntervalSeconds", "freeSlotsAfterRunEndSeconds",
+    "enabled",
+    "startTimeoutSeconds",
+    "cancelTimeoutSeconds",
+    "maxResumeRunAttempts",
+    "pollIntervalSeconds",
+    "freeSlotsAfterRunEndSeconds",
 }
 CHART_WEBSERVER = {
-    "replicaCount", "image", "nameOverride", "pathPrefix", "service", "workspace", "env",
-    "envConfigMaps", "envSecrets", "deploymentLabels", "labels", "nodeSelector", "affinity",
-    "tolerations", "podSecurityContext", "securityContext", "resources", "readinessProbe",
-    "livenessProbe", "startupProbe", "annotations", "enableReadOnly", "dbStatementTimeout",
-    "dbPoolRecycle", "logLevel", "schedulerName", "volumeMounts", "volumes", "initContainerResources",
+    "replicaCount",
+    "image",
+    "nameOverride",
+    "pathPrefix",
+    "service",
+    "workspace",
+    "env",
+    "envConfigMaps",
+    "envSecrets",
+    "deploymentLabels",
+    "labels",
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "podSecurityContext",
+    "securityContext",
+    "resources",
+    "readinessProbe",
+    "livenessProbe",
+    "startupProbe",
+    "annotations",
+    "enableReadOnly",
+    "dbStatementTimeout",
+    "dbPoolRecycle",
+    "logLevel",
+    "schedulerName",
+    "volumeMounts",
+    "volumes",
+    "initContainerResources",
 }
 
 

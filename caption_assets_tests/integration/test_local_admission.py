@@ -17,8 +17,11 @@ TINY_FREE = {"free": {"max_duration_seconds": 1, "max_size_bytes": 1024, "max_wi
 
 def _full_frames(platform, video_id, tier_limits):
     return dg.materialize(
-        [full_frames], partition_key=video_id, instance=platform.instance,
-        resources=platform.with_settings(tier_limits=tier_limits), raise_on_error=False,
+        [full_frames],
+        partition_key=video_id,
+        instance=platform.instance,
+        resources=platform.with_settings(tier_limits=tier_limits),
+        raise_on_error=False,
     )
 
 
@@ -36,14 +39,14 @@ def test_uploaded_video_is_refused_but_own_machine_is_not(platform, rendered) ->
     assert platform.catalog.get_video(local).layout_status == "processing"  # layout_db comes next
 
 
-def test_size_limit_holds_on_the_stored_file_not_the_declared_size(
-    platform, rendered, catalog_dsn
-) -> None:
+def test_size_limit_holds_on_the_stored_file_not_the_declared_size(platform, rendered, catalog_dsn) -> None:
     """The uploader declares 1 byte; the stored object is what counts."""
     import psycopg
 
     video = rendered("short_bottom")
-    roomy = {"free": {"max_duration_seconds": 3600, "max_size_bytes": 1024, "max_width": 4096, "max_height": 4096}}
+    roomy = {
+        "free": {"max_duration_seconds": 3600, "max_size_bytes": 1024, "max_width": 4096, "max_height": 4096}
+    }
     uploaded = platform.upload(video.path, tenant="acme", tier="free")
     with psycopg.connect(catalog_dsn, autocommit=True) as db:
         db.execute("update captionacc.videos set size_bytes = 1 where id = %s", (uploaded,))

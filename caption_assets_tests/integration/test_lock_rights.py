@@ -7,11 +7,11 @@ import dagster as dg
 import psycopg
 import pytest
 
+from caption_assets.core.errors import BadInputError
+from caption_assets.core.keys import VideoKeys
 from caption_assets.defs.assets import runtime
 from caption_assets.defs.assets.layout import full_frames, layout_db
 from caption_assets.defs.assets.runtime import LockLostError, video_locks
-from caption_assets.core.errors import BadInputError
-from caption_assets.core.keys import VideoKeys
 from caption_assets_tests.security.test_rls_catalog import World, as_role, user, world  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,9 @@ def test_tenant_users_take_client_locks_only(world: World, catalog) -> None:
             "select captionacc.acquire_client_lock(%s, 'layout', 'sess', 60)", (world.video_a,)
         ).fetchone() == (False,)
         with pytest.raises(psycopg.Error, match="at most 3600"):
-            conn.execute("select captionacc.acquire_client_lock(%s, 'captions', 'sess', 86400)", (world.video_a,))
+            conn.execute(
+                "select captionacc.acquire_client_lock(%s, 'captions', 'sess', 86400)", (world.video_a,)
+            )
     with pytest.raises(BadInputError, match="at most 3600"):
         catalog.acquire_server_lock(world.video_a, "captions", "run-a", 86400)
     lock = catalog.acquire_server_lock(world.video_a, "layout", "run-a", 600)

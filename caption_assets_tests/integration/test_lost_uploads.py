@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import psycopg
@@ -21,9 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def tick(sensor: dg.SensorDefinition, platform, cursor: str | None = None) -> dg.SensorResult:
-    context = dg.build_sensor_context(
-        instance=platform.instance, cursor=cursor, resources=platform.resources
-    )
+    context = dg.build_sensor_context(instance=platform.instance, cursor=cursor, resources=platform.resources)
     result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result
@@ -43,9 +41,7 @@ def held_insert(dsn: str, tenant_id: str) -> Iterator[str]:
             yield video_id
 
 
-def test_upload_committed_after_a_later_one_was_seen_is_picked_up(
-    platform, catalog_dsn, not_a_video
-) -> None:
+def test_upload_committed_after_a_later_one_was_seen_is_picked_up(platform, catalog_dsn, not_a_video) -> None:
     tenant = platform.catalog.ensure_tenant("acme")
     with held_insert(catalog_dsn, tenant.id) as late:
         early = platform.upload(not_a_video, "acme")
@@ -77,7 +73,7 @@ def test_approval_committed_after_a_later_one_was_seen_is_picked_up(
 
 def later() -> datetime:
     """A repair run once the grace has passed."""
-    return datetime.now(timezone.utc) + REPAIR_GRACE + timedelta(seconds=1)
+    return datetime.now(UTC) + REPAIR_GRACE + timedelta(seconds=1)
 
 
 def test_upload_whose_run_request_was_lost_is_requested_again(platform, not_a_video) -> None:

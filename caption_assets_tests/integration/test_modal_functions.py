@@ -39,7 +39,9 @@ def _sqlite_tables(data: bytes, work: Path) -> dict[str, Any]:
     conn = sqlite3.connect(path)
     try:
         tables: dict[str, Any] = {}
-        names = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table' order by name")]
+        names = [
+            r[0] for r in conn.execute("select name from sqlite_master where type = 'table' order by name")
+        ]
         for name in names:
             columns = [r[1] for r in conn.execute(f"pragma table_info({name})")]
             keep = [c for c in columns if c not in WRITE_TIME_COLUMNS]
@@ -56,9 +58,7 @@ def _webm_stream(data: bytes) -> dict[str, Any]:
     header also holds a random segment UID, so the files themselves differ from run to run."""
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
-        packets = [
-            (p.pts, p.dts, p.duration, bytes(p)) for p in container.demux(stream) if p.size
-        ]
+        packets = [(p.pts, p.dts, p.duration, bytes(p)) for p in container.demux(stream) if p.size]
         return {
             "codec": stream.codec_context.name,
             "size": (stream.codec_context.width, stream.codec_context.height),
@@ -105,7 +105,12 @@ def _upload(store: Any, path: Path, tenant_id: str, video_id: str) -> None:
 
 def _run_all_local(store: Any, job: VideoJob, reocr: list[int] | None = None) -> list[Any]:
     compute = LocalCompute(store)
-    results = [compute.full_frames(job), compute.layout(job), compute.cropped_frames(job, 1), compute.captions(job)]
+    results = [
+        compute.full_frames(job),
+        compute.layout(job),
+        compute.cropped_frames(job, 1),
+        compute.captions(job),
+    ]
     if reocr is not None:
         results.append(compute.captions(job, reocr))
     return results
@@ -142,9 +147,7 @@ def test_app_registers_one_function_per_step() -> None:
     assert modal_app.app.name == modal_app.APP_NAME
 
 
-def test_modal_functions_apply_the_decode_limits_of_the_request(
-    rendered: Any, local_env: LocalStore
-) -> None:
+def test_modal_functions_apply_the_decode_limits_of_the_request(rendered: Any, local_env: LocalStore) -> None:
     """The request's limits hold inside the function: a 5 s clip under a 2 s bound, or larger
     than a pixel bound, is refused before a frame is stored; within the bound it is processed."""
     from caption_assets.core.errors import AdmissionError
@@ -154,8 +157,13 @@ def test_modal_functions_apply_the_decode_limits_of_the_request(
     job = VideoJob(str(uuid.uuid4()), str(uuid.uuid4()))
     keys = VideoKeys(job.tenant_id, job.video_id)
     _upload(local_env, video.path, job.tenant_id, job.video_id)
-    roomy = {"label": "the free limit", "max_seconds": 3600, "max_long_side": max(w, h),
-             "max_short_side": min(w, h), "duration_text": "60 min"}
+    roomy = {
+        "label": "the free limit",
+        "max_seconds": 3600,
+        "max_long_side": max(w, h),
+        "max_short_side": min(w, h),
+        "duration_text": "60 min",
+    }
 
     with pytest.raises(AdmissionError, match="exceeds the free limit of 2 s"):
         modal_app.full_frames.local(
@@ -207,16 +215,22 @@ def test_modal_functions_leave_the_same_artifacts_as_local_compute(
     has_chunks = any(name.startswith("cropped_frames_v1/modulo_16/chunk_") for name in got)
     # without a caption region there is no band to crop
     assert has_chunks == bool(video.truth.captions)
-    texts = [row[got["captions.db.gz"]["captions"]["columns"].index("text")]
-             for row in got["captions.db.gz"]["captions"]["rows"]]
+    texts = [
+        row[got["captions.db.gz"]["captions"]["columns"].index("text")]
+        for row in got["captions.db.gz"]["captions"]["rows"]
+    ]
     assert texts == [c.text for c in video.truth.captions]
     _assert_same_artifacts(expected, got)
 
 
 @pytest.mark.slow
 def test_modal_functions_read_and_write_s3_from_env(
-    rendered: Any, seaweed_s3: Any, s3_client: Any, s3_bucket: str,
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    rendered: Any,
+    seaweed_s3: Any,
+    s3_client: Any,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """The production wiring: the store comes from CAPTION_ASSETS_S3_* and AWS_* variables."""
     monkeypatch.setenv("CAPTION_ASSETS_STORE", "s3")
@@ -242,9 +256,7 @@ def test_modal_functions_read_and_write_s3_from_env(
     _assert_same_artifacts(_snapshot(reference, keys, tmp_path), _snapshot(s3, keys, tmp_path))
 
 
-def test_bad_video_raises_the_projects_permanent_error(
-    not_a_video: Path, local_env: LocalStore
-) -> None:
+def test_bad_video_raises_the_projects_permanent_error(not_a_video: Path, local_env: LocalStore) -> None:
     job = VideoJob(str(uuid.uuid4()), str(uuid.uuid4()))
     _upload(local_env, not_a_video, job.tenant_id, job.video_id)
     with pytest.raises(BadVideoError):
@@ -259,9 +271,7 @@ def test_missing_inputs_are_reported_not_invented(local_env: LocalStore) -> None
         modal_app.full_frames.local(job.tenant_id, job.video_id)
 
 
-def test_container_refuses_a_local_store(
-    local_env: LocalStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_container_refuses_a_local_store(local_env: LocalStore, monkeypatch: pytest.MonkeyPatch) -> None:
     # inside a container a local directory would vanish with the container
     monkeypatch.setattr(modal_app.modal, "is_local", lambda: False)
     with pytest.raises(PermanentError, match="Modal Secret"):

@@ -4,10 +4,10 @@ that keeps the extents and ends the request completed (or error with the reason)
 import dagster as dg
 import pytest
 
-from caption_assets.defs.assets.captions import captions_db, cropped_frames
-from caption_assets.defs.assets.layout import full_frames, layout_db
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.processing.captions_db import read_captions
+from caption_assets.defs.assets.captions import captions_db, cropped_frames
+from caption_assets.defs.assets.layout import full_frames, layout_db
 from caption_assets.defs.sensors.ocr_requests import caption_ocr_requests
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,8 +41,12 @@ def _tick(platform) -> dg.SensorResult:
 def _rerun(platform, video_id: str, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
     """The run the sensor asked for, in process: captions_db only, with the request's config."""
     return dg.materialize(
-        [cropped_frames, captions_db], selection=[captions_db], partition_key=video_id,
-        instance=platform.instance, resources=platform.resources, run_config=request.run_config,
+        [cropped_frames, captions_db],
+        selection=[captions_db],
+        partition_key=video_id,
+        instance=platform.instance,
+        resources=platform.resources,
+        run_config=request.run_config,
     )
 
 

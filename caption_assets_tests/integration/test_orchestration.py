@@ -2,18 +2,17 @@
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
 
-
+from caption_assets.core.errors import LockHeldError
 from caption_assets.defs.assets.layout import full_frames, layout_db
 from caption_assets.defs.assets.runtime import acquire_waiting, video_locks
-from caption_assets.core.errors import LockHeldError
 from caption_assets.defs.maintenance import repair_stuck_videos
-from caption_assets_tests.fixtures.runs import add_run
 from caption_assets.defs.sensors.refused import cancel_refused_runs
+from caption_assets_tests.fixtures.runs import add_run
 
 pytestmark = pytest.mark.integration
 
@@ -25,9 +24,7 @@ QUEUED_COORDINATOR = {
 }
 
 
-def test_queued_runs_of_deleted_videos_and_inactive_tenants_are_cancelled(
-    platform, not_a_video
-) -> None:
+def test_queued_runs_of_deleted_videos_and_inactive_tenants_are_cancelled(platform, not_a_video) -> None:
     with dg.instance_for_test(overrides=QUEUED_COORDINATOR) as instance:
         kept = platform.upload(not_a_video, tenant="acme")
         deleted = platform.upload(not_a_video, tenant="acme")
@@ -48,8 +45,11 @@ def test_inactive_tenant_work_is_refused_by_the_asset(platform, not_a_video) -> 
     video_id = platform.upload(not_a_video, tenant="sleepy")
     platform.catalog.set_tenant_active(platform.catalog.get_video(video_id).tenant_id, False)
     result = dg.materialize(
-        [full_frames], partition_key=video_id, instance=platform.instance,
-        resources=platform.resources, raise_on_error=False,
+        [full_frames],
+        partition_key=video_id,
+        instance=platform.instance,
+        resources=platform.resources,
+        raise_on_error=False,
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -57,12 +57,21 @@ def test_inactive_tenant_work_is_refused_by_the_asset(platform, not_a_video) -> 
 
 
 def test_admission_refuses_a_video_over_its_tier_limits(platform, rendered) -> None:
-    limits = {"free": {"max_duration_seconds": 2, "max_size_bytes": 1000000000,
-                       "max_width": 7680, "max_height": 7680}}
+    limits = {
+        "free": {
+            "max_duration_seconds": 2,
+            "max_size_bytes": 1000000000,
+            "max_width": 7680,
+            "max_height": 7680,
+        }
+    }
     video_id = platform.upload(rendered("short_bottom").path, tier="free")
     result = dg.materialize(
-        [full_frames, layout_db], partition_key=video_id, instance=platform.instance,
-        resources=platform.with_settings(tier_limits=limits), raise_on_error=False,
+        [full_frames, layout_db],
+        partition_key=video_id,
+        instance=platform.instance,
+        resources=platform.with_settings(tier_limits=limits),
+        raise_on_error=False,
     )
     assert not result.success
     row = platform.catalog.get_video(video_id)
@@ -116,7 +125,7 @@ def test_stuck_processing_is_repaired_only_without_a_live_run(platform, not_a_vi
 
     # within the grace period nothing is touched
     assert repair_stuck_videos(platform.instance, cat) == {}
-    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    later = datetime.now(UTC) + timedelta(hours=1)
     repaired = repair_stuck_videos(platform.instance, cat, now=later)
 
     assert repaired == {stuck: ["layout_status"]}

@@ -15,7 +15,9 @@ from caption_synthetic import GroundTruth, render_preset
 pytestmark = pytest.mark.integration
 
 
-def run_all(video: Path, out: Path) -> tuple[pipeline.LayoutOutput, pipeline.CroppedOutput, pipeline.CaptionsOutput]:
+def run_all(
+    video: Path, out: Path
+) -> tuple[pipeline.LayoutOutput, pipeline.CroppedOutput, pipeline.CaptionsOutput]:
     full = pipeline.run_full_frames(video, out)
     assert full.indices and (out / "full_frames" / f"frame_{full.indices[0]:010d}.jpg").is_file()
     assert len(full.indices) >= min(20, int(full.info.duration_seconds * 10))
@@ -42,7 +44,9 @@ def test_short_bottom(tmp_path: Path) -> None:
     assert all(p.is_file() and p.stat().st_size > 0 for p in cropped.chunk_paths)
     assert_matches(out.captions, truth)
     assert [t for _, _, t in read_cues(out.srt_path)] == [c.text for c in truth.captions]
-    assert [c.text for c in pipeline.read_captions(tmp_path / "out" / "captions.db")] == [c.text for c in truth.captions]
+    assert [c.text for c in pipeline.read_captions(tmp_path / "out" / "captions.db")] == [
+        c.text for c in truth.captions
+    ]
 
 
 def test_no_text_gives_zero_captions_and_valid_empty_outputs(tmp_path: Path) -> None:
@@ -61,11 +65,15 @@ def test_multi_30s_and_reocr(tmp_path: Path) -> None:
     assert cropped.frame_count == 300
     assert_matches(out.captions, truth)
     again = pipeline.run_reocr(
-        tmp_path / "v.mp4", tmp_path / "out" / "layout.db", tmp_path / "re" / "captions.db",
-        tmp_path / "out" / "captions.db", [out.captions[3].id],
+        tmp_path / "v.mp4",
+        tmp_path / "out" / "layout.db",
+        tmp_path / "re" / "captions.db",
+        tmp_path / "out" / "captions.db",
+        [out.captions[3].id],
     )
     assert [(c.id, c.text, c.start_native_frame) for c in again.captions] == [
-        (c.id, c.text, c.start_native_frame) for c in out.captions]
+        (c.id, c.text, c.start_native_frame) for c in out.captions
+    ]
 
 
 def test_bad_input_is_a_bad_video_error(tmp_path: Path) -> None:
@@ -83,7 +91,9 @@ def test_bad_input_is_a_bad_video_error(tmp_path: Path) -> None:
         for step in (
             lambda p: pipeline.run_full_frames(p, tmp_path / "o"),
             lambda p: pipeline.run_cropped_frames(p, tmp_path / "layout.db", tmp_path / "o"),
-            lambda p: pipeline.run_reocr(p, tmp_path / "layout.db", tmp_path / "c.db", tmp_path / "p.db", [1]),
+            lambda p: pipeline.run_reocr(
+                p, tmp_path / "layout.db", tmp_path / "c.db", tmp_path / "p.db", [1]
+            ),
         ):
             with pytest.raises(BadVideoError) as info:
                 step(path)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -44,8 +44,8 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 )
 from psycopg import sql
 
-from caption_assets.core.config import repo_root
 from caption_assets.app.platform import dagster_storage_url
+from caption_assets.core.config import repo_root
 from caption_assets.core.policy.priority import (
     PRIORITY_TAG,
     SINCE_TAG,
@@ -65,7 +65,7 @@ from caption_assets.defs.sensors.queue import (
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 STEP = timedelta(seconds=30)  # the aging sensor's interval; the daemon iterates as often
 RUN_TIME = timedelta(minutes=1)
 ENTERPRISE_EVERY = timedelta(minutes=1)  # arrivals as fast as the slot serves: enough to starve
@@ -134,9 +134,7 @@ def _submit(
         **priority_tags(tenant, tier, priority_for(tier, since, since, FAST_POLICY)),
         SINCE_TAG: since.isoformat(),
     }
-    run = create_run_for_test(
-        instance, job_name="layout_job", tags=tags, remote_job_origin=LAYOUT_JOB_ORIGIN
-    )
+    run = create_run_for_test(instance, job_name="layout_job", tags=tags, remote_job_origin=LAYOUT_JOB_ORIGIN)
     instance.run_coordinator.submit_run(SubmitRunContext(run, ctx.create_request_context()))
     return run.run_id
 
@@ -248,7 +246,7 @@ def test_without_the_guard_free_runs_wait_past_the_bound(
 def test_sensor_retags_queued_runs_with_the_real_clock(queue_instance) -> None:
     """The sensor itself (default RUNNING, no job) ages what it finds in the queue."""
     instance, ctx = queue_instance
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     old = _submit(instance, ctx, "free-0", "free", now - timedelta(hours=7))
     fresh = _submit(instance, ctx, "ent-0", "enterprise", now)
     manual = create_run_for_test(
@@ -285,12 +283,10 @@ def test_retag_writes_only_what_changed_and_never_lowers(queue_instance) -> None
 
 
 def test_run_since_and_changed_tags_helpers() -> None:
-    created = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    created = datetime(2026, 1, 1, 12, tzinfo=UTC)
     assert run_since({}, created) == created
     assert run_since({SINCE_TAG: "not a date"}, created) == created
-    assert run_since({SINCE_TAG: "2026-01-01T10:00:00"}, created) == datetime(
-        2026, 1, 1, 10, tzinfo=timezone.utc
-    )
+    assert run_since({SINCE_TAG: "2026-01-01T10:00:00"}, created) == datetime(2026, 1, 1, 10, tzinfo=UTC)
     p = priority_for("premium", created, created + timedelta(hours=1))
     tags = {PRIORITY_TAG: "oops", TIER_TAG: "premium", "caption_assets/base_priority": "70"}
     assert changed_priority_tags(tags, p) == {

@@ -3,7 +3,7 @@ deleted and long archived videos lose their objects and partitions, deleting a t
 prefix and removes its partitions, nothing else is touched, and every step can be repeated."""
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -13,8 +13,8 @@ import pytest
 from caption_assets.core.catalog.postgres import PostgresCatalog
 from caption_assets.core.errors import PermanentError, TenantNotFoundError
 from caption_assets.core.keys import VideoKeys, tenant_prefix
+from caption_assets.core.store.base import ArtifactStore, StoreError
 from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
-from caption_assets_tests.fixtures.runs import add_run
 from caption_assets.defs.retention import (
     delete_tenant,
     delete_tenant_job,
@@ -22,13 +22,15 @@ from caption_assets.defs.retention import (
     retention_job,
     retention_schedule,
 )
-from caption_assets.core.store.base import ArtifactStore, StoreError
+from caption_assets_tests.fixtures.runs import add_run
 
 pytestmark = pytest.mark.integration
 
 GRACE = timedelta(hours=24)
 # past the grace of any deletion made during the test
-LATER = datetime.now(timezone.utc) + timedelta(days=2)
+LATER = datetime.now(UTC) + timedelta(days=2)
+
+
 # a queued run must name where it comes from
 def tenant_id(catalog: PostgresCatalog, name: str) -> str:
     tenant = catalog.get_tenant_by_name(name)
@@ -77,13 +79,16 @@ def test_deleted_video_loses_objects_and_partition_and_nothing_else(
     kept = platform.upload(not_a_video, tenant="acme")
     other = platform.upload(not_a_video, tenant="globex")
     acme, globex = tenant_id(platform.catalog, "acme"), tenant_id(platform.catalog, "globex")
-    keys = {gone: write_artifacts(platform.store, acme, gone), kept: write_artifacts(platform.store, acme, kept),
-            other: write_artifacts(platform.store, globex, other)}
+    keys = {
+        gone: write_artifacts(platform.store, acme, gone),
+        kept: write_artifacts(platform.store, acme, kept),
+        other: write_artifacts(platform.store, globex, other),
+    }
     before = {v: objects_of(platform.store, k) for v, k in keys.items()}
     platform.catalog.mark_deleted(gone)
 
     # within the grace nothing happens: a mistaken delete can still be undone
-    early = purge(platform, now=datetime.now(timezone.utc))
+    early = purge(platform, now=datetime.now(UTC))
     assert early.purged == [] and early.objects_deleted == 0
     assert partitions(platform.instance) == {gone, kept, other}
 
@@ -93,7 +98,9 @@ def test_deleted_video_loses_objects_and_partition_and_nothing_else(
     assert report.skipped_in_flight == [] and report.failed == {}
     assert objects_of(platform.store, keys[gone]) == []
     assert partitions(platform.instance) == {kept, other}
-    assert {v: objects_of(platform.store, keys[v]) for v in (kept, other)} == {v: before[v] for v in (kept, other)}
+    assert {v: objects_of(platform.store, keys[v]) for v in (kept, other)} == {
+        v: before[v] for v in (kept, other)
+    }
     assert purged_at(catalog_dsn, gone) is not None and purged_at(catalog_dsn, kept) is None
     assert platform.catalog.refused_videos([gone, kept]) == {gone: "video deleted"}
 
@@ -200,7 +207,10 @@ def test_delete_tenant_empties_its_prefix_removes_its_partitions_and_refuses_wor
     # no work for the tenant any more
     tenant = platform.catalog.get_tenant(acme)
     assert tenant is not None and not tenant.active
-    assert platform.catalog.refused_videos([a, running, other]) == {a: "video deleted", running: "video deleted"}
+    assert platform.catalog.refused_videos([a, running, other]) == {
+        a: "video deleted",
+        running: "video deleted",
+    }
     with pytest.raises(PermanentError, match="no new work"):
         platform.catalog.begin_processing(a, "layout_status")
     with pytest.raises(PermanentError, match="not active"):
@@ -221,7 +231,10 @@ def test_delete_tenant_empties_its_prefix_removes_its_partitions_and_refuses_wor
 def test_jobs_in_process(platform, not_a_video: Path) -> None:
     gone, kept = platform.upload(not_a_video, tenant="acme"), platform.upload(not_a_video, tenant="globex")
     acme, globex = tenant_id(platform.catalog, "acme"), tenant_id(platform.catalog, "globex")
-    gone_keys, kept_keys = write_artifacts(platform.store, acme, gone), write_artifacts(platform.store, globex, kept)
+    gone_keys, kept_keys = (
+        write_artifacts(platform.store, acme, gone),
+        write_artifacts(platform.store, globex, kept),
+    )
     platform.catalog.mark_deleted(gone)
     resources = {k: platform.resources[k] for k in ("catalog", "store", "settings")}
 

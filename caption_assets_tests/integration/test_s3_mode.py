@@ -5,12 +5,12 @@ import socket
 import dagster as dg
 import pytest
 
+from caption_assets.app.platform import upload_video
+from caption_assets.core.keys import VideoKeys
+from caption_assets.core.processing.captions_db import read_captions
 from caption_assets.defs.assets.captions import captions_db, cropped_frames
 from caption_assets.defs.assets.layout import full_frames, layout_db
-from caption_assets.core.keys import VideoKeys
 from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
-from caption_assets.app.platform import upload_video
-from caption_assets.core.processing.captions_db import read_captions
 from caption_assets.defs.resources.store import StoreResource
 from caption_assets_tests.fixtures.seaweed import REGION
 
@@ -19,8 +19,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def _s3_resources(platform, endpoint: str, bucket: str, key: str, secret: str, **kw) -> dict:
     store = StoreResource(
-        backend="s3", bucket=bucket, endpoint_url=endpoint, region=REGION,
-        access_key_id=key, secret_access_key=secret, **kw,
+        backend="s3",
+        bucket=bucket,
+        endpoint_url=endpoint,
+        region=REGION,
+        access_key_id=key,
+        secret_access_key=secret,
+        **kw,
     )
     return {**platform.resources, "store": store}
 
@@ -68,17 +73,22 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_store_down_fails_the_asset_clearly_and_the_video_ends_in_error(
-    platform, rendered
-) -> None:
+def test_store_down_fails_the_asset_clearly_and_the_video_ends_in_error(platform, rendered) -> None:
     video_id = platform.upload(rendered("short_bottom").path)
     resources = _s3_resources(
-        platform, f"http://127.0.0.1:{_closed_port()}", "captions", "key", "secret",
+        platform,
+        f"http://127.0.0.1:{_closed_port()}",
+        "captions",
+        "key",
+        "secret",
         retry_attempts=2,
     )
     result = dg.materialize(
-        [full_frames], partition_key=video_id, instance=platform.instance,
-        resources=resources, raise_on_error=False,
+        [full_frames],
+        partition_key=video_id,
+        instance=platform.instance,
+        resources=resources,
+        raise_on_error=False,
     )
     assert not result.success
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import dagster as dg
 import pytest
 
-from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
 from caption_assets.app.platform import upload_video
 from caption_assets.core.policy.priority import PRIORITY_TAG, TENANT_TAG, TIER_TAG, VIDEO_TAG
+from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
 from caption_assets.defs.sensors.run_status import columns_for_run, settle_ended_run
 from caption_assets.defs.sensors.uploads import layout_approvals, new_uploads
 
@@ -16,9 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def _tick(sensor, platform, cursor=None) -> dg.SensorResult:
-    context = dg.build_sensor_context(
-        instance=platform.instance, cursor=cursor, resources=platform.resources
-    )
+    context = dg.build_sensor_context(instance=platform.instance, cursor=cursor, resources=platform.resources)
     result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result
@@ -30,8 +27,7 @@ def _upload(platform, path, tenant, tier):
 
 def test_new_uploads_requests_one_prioritised_run_per_waiting_video(platform, not_a_video) -> None:
     ids = {
-        tier: _upload(platform, not_a_video, f"t-{tier}", tier)
-        for tier in ("free", "premium", "enterprise")
+        tier: _upload(platform, not_a_video, f"t-{tier}", tier) for tier in ("free", "premium", "enterprise")
     }
     result = _tick(new_uploads, platform)
     by_video = {r.partition_key: r for r in result.run_requests}
@@ -93,7 +89,8 @@ def test_ended_run_settles_status_and_frees_locks(platform, not_a_video) -> None
     video_id = _upload(platform, not_a_video, "acme", "free")
     platform.catalog.begin_processing(video_id, "layout_status")
     run = dg.DagsterRun(
-        job_name="layout_job", run_id="11111111-2222-3333-4444-555555555555",
+        job_name="layout_job",
+        run_id="11111111-2222-3333-4444-555555555555",
         tags={"dagster/partition": video_id},
     )
     assert columns_for_run(run) == ["layout_status"]
@@ -111,9 +108,7 @@ def test_ended_run_settles_status_and_frees_locks(platform, not_a_video) -> None
     assert settle_ended_run(platform.catalog, run, "failed", "again") == []
 
 
-def test_run_that_died_before_its_first_step_does_not_leave_the_video_waiting(
-    platform, not_a_video
-) -> None:
+def test_run_that_died_before_its_first_step_does_not_leave_the_video_waiting(platform, not_a_video) -> None:
     video_id = _upload(platform, not_a_video, "acme", "free")
     (req,) = _tick(new_uploads, platform).run_requests
     run = dg.DagsterRun(job_name="layout_job", tags=dict(req.tags) | {"dagster/partition": video_id})
@@ -126,9 +121,7 @@ def test_run_that_died_before_its_first_step_does_not_leave_the_video_waiting(
 
     # the run of the current attempt died before its first step: the video goes to error
     retry = _tick(new_uploads, platform, cursor=None).run_requests[0]
-    retry_run = dg.DagsterRun(
-        job_name="layout_job", tags=dict(retry.tags) | {"dagster/partition": video_id}
-    )
+    retry_run = dg.DagsterRun(job_name="layout_job", tags=dict(retry.tags) | {"dagster/partition": video_id})
     assert settle_ended_run(platform.catalog, retry_run, "failed", "ImportError") == ["layout_status"]
     row = platform.catalog.get_video(video_id)
     assert row.layout_status == "error" and "ImportError" in row.layout_error_details["message"]

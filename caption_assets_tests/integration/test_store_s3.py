@@ -77,8 +77,11 @@ def test_large_uploads_stream_instead_of_loading_the_file(
     seaweed_s3: SeaweedS3, s3_bucket: str, tmp_path: Path
 ) -> None:
     store = S3Store(
-        seaweed_s3.client(), s3_bucket, multipart_threshold=5 * MiB,
-        multipart_chunksize=5 * MiB, max_concurrency=2,
+        seaweed_s3.client(),
+        s3_bucket,
+        multipart_threshold=5 * MiB,
+        multipart_chunksize=5 * MiB,
+        max_concurrency=2,
     )
     size = 48 * MiB
     source = tmp_path / "big.bin"

@@ -49,12 +49,15 @@ def test_thousand_calls_reuse_pooled_connections(catalog_dsn: str) -> None:
     assert backends(catalog_dsn) == 0  # close() returned everything
 
 
-def test_pending_uploads_over_ten_thousand_rows_uses_the_partial_index(catalog: PostgresCatalog, catalog_dsn: str) -> None:
+def test_pending_uploads_over_ten_thousand_rows_uses_the_partial_index(
+    catalog: PostgresCatalog, catalog_dsn: str
+) -> None:
     t = catalog.ensure_tenant("bulk")
     with psycopg.connect(catalog_dsn, autocommit=True) as conn:
         conn.execute(
             """
-            insert into captionacc.videos (id, tenant_id, storage_key, layout_status, uploaded_at, layout_wait_since)
+            insert into captionacc.videos
+                (id, tenant_id, storage_key, layout_status, uploaded_at, layout_wait_since)
             select id, %(t)s::uuid, %(t)s::uuid::text || '/client/videos/' || id || '/video.mp4',
                    case when n %% 5 = 0 then 'done' else 'wait' end,
                    now() - n * interval '1 second', now() - n * interval '1 second'
@@ -64,11 +67,11 @@ def test_pending_uploads_over_ten_thousand_rows_uses_the_partial_index(catalog: 
         )
         conn.execute("analyze captionacc.videos")
         # the function's own body, planned generically as inside the function
-        (body,) = conn.execute(
-            "select prosrc from pg_proc where proname = 'pending_uploads'"
-        ).fetchone()
+        (body,) = conn.execute("select prosrc from pg_proc where proname = 'pending_uploads'").fetchone()
         body = (
-            body.replace("p_limit", "$1").replace("p_after_wait_since", "$2").replace("p_after_video_id", "$3")
+            body.replace("p_limit", "$1")
+            .replace("p_after_wait_since", "$2")
+            .replace("p_after_video_id", "$3")
         )
         conn.execute(f"prepare pending(integer, timestamptz, uuid) as {body}")
         conn.execute("set plan_cache_mode = force_generic_plan")

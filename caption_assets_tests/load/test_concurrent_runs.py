@@ -42,17 +42,16 @@ def test_twenty_uploads_all_processed_once_with_the_tenant_cap_held(
     store = LocalStore((data_dir / "artifacts").resolve(), tenant_exists=catalog.tenant_exists)
     # interleaved, as uploads arrive from several tenants at once
     order = [name for i in range(8) for name, (_, n) in TENANTS.items() if i < n]
-    videos = {
-        upload_video(catalog, store, not_a_video, name, tier=TENANTS[name][0]): name
-        for name in order
-    }
+    videos = {upload_video(catalog, store, not_a_video, name, tier=TENANTS[name][0]): name for name in order}
     assert len(videos) == 20
     tenant_ids = {name: catalog.get_tenant_by_name(name).id for name in TENANTS}
 
     _drive(home, env, catalog, videos, tenant_ids, tmp_path)
 
 
-def _drive(home: Path, env: dict[str, str], catalog, videos: dict[str, str], tenant_ids, tmp_path: Path) -> None:
+def _drive(
+    home: Path, env: dict[str, str], catalog, videos: dict[str, str], tenant_ids, tmp_path: Path
+) -> None:
     """Run the daemon until every upload settled, sampling the runs in flight."""
     instance = dg.DagsterInstance.from_config(str(home))
     log_path = tmp_path / "daemon.log"

@@ -6,15 +6,15 @@ at 10k rows and the daemon-side submission time separately."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import psycopg
 import pytest
 
 from benchmarks.sensor_tick import insert_pending_uploads
-from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
 from caption_assets.core.policy.priority import PRIORITY_TAG, SINCE_TAG, TENANT_TAG, TIER_TAG, VIDEO_TAG
+from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
 from caption_assets.defs.sensors.uploads import new_uploads
 
 pytestmark = [pytest.mark.load, pytest.mark.slow]
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.load, pytest.mark.slow]
 ROWS = 10_000
 BATCH = 100
 DELETED_EVERY = 7
-START = datetime.now(timezone.utc) - timedelta(days=2)
+START = datetime.now(UTC) - timedelta(days=2)
 
 
 def _oldest_waiting(dsn: str, limit: int, offset: int = 0) -> list[tuple[str, str]]:
@@ -40,9 +40,7 @@ def _oldest_waiting(dsn: str, limit: int, offset: int = 0) -> list[tuple[str, st
 
 
 def _tick(platform, cursor: str | None = None) -> dg.SensorResult:
-    context = dg.build_sensor_context(
-        instance=platform.instance, cursor=cursor, resources=platform.resources
-    )
+    context = dg.build_sensor_context(instance=platform.instance, cursor=cursor, resources=platform.resources)
     result = new_uploads(context)
     assert isinstance(result, dg.SensorResult)
     return result

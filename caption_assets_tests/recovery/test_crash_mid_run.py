@@ -8,9 +8,9 @@ import time
 import dagster as dg
 import pytest
 
-from caption_assets.defs.maintenance import _worker_pid, fail_dead_local_runs
 from caption_assets.app.platform import DAGSTER_PG_URL_ENV, upload_video
 from caption_assets.core.store.local import LocalStore
+from caption_assets.defs.maintenance import _worker_pid, fail_dead_local_runs
 from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
 
 pytestmark = [pytest.mark.recovery, pytest.mark.slow]
@@ -58,16 +58,26 @@ def test_killed_worker_is_failed_settled_and_retried(
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
 
         # the daemon's run-failure sensor writes the outcome back
-        _wait(lambda: catalog.get_video(video_id).layout_status == "error", 60,
-              "the video to be marked error", daemon, log_path)
+        _wait(
+            lambda: catalog.get_video(video_id).layout_status == "error",
+            60,
+            "the video to be marked error",
+            daemon,
+            log_path,
+        )
         details = catalog.get_video(video_id).layout_error_details
         assert details["run_id"] == run.run_id
         assert f"pid {pid}" in details["message"]
 
         # a person retries (what the web app's retry button does): the video completes
         catalog.set_status(video_id, "layout_status", "wait")
-        _wait(lambda: catalog.get_video(video_id).text_status in ("done", "error", "review"), 300,
-              "the retried video to finish", daemon, log_path)
+        _wait(
+            lambda: catalog.get_video(video_id).text_status in ("done", "error", "review"),
+            300,
+            "the retried video to finish",
+            daemon,
+            log_path,
+        )
         row = catalog.get_video(video_id)
         assert (row.layout_status, row.text_status) == ("done", "done")
         assert row.processing_attempt == 1

@@ -33,7 +33,7 @@ from caption_assets_tests.fixtures.daemon import stop_processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.recovery, pytest.mark.slow]
 
-_SITECUSTOMIZE = '''
+_SITECUSTOMIZE = """
 import os, sys, threading, subprocess, json
 try:
     _cmd = open("/proc/self/cmdline", "rb").read().split(b"\\0")
@@ -54,7 +54,7 @@ if b"api" in _cmd and b"grpc" in _cmd:
         json.dump({"server": os.getpid(), "tracker": resource_tracker._resource_tracker._pid,
                    "detached": _detached.pid}, f)
     os.replace(_path + ".tmp", _path)
-'''
+"""
 
 
 def _free_port() -> int:
@@ -98,8 +98,12 @@ def test_dev_stop_ends_code_server_tracker_and_detached_children() -> None:
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [cli, "dev", "--port", str(port)],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 240

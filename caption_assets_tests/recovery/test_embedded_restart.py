@@ -45,8 +45,10 @@ def test_killed_server_is_restarted_by_the_watch(data_dir: Path) -> None:
 
     stop, restarted = threading.Event(), threading.Event()
     watch = threading.Thread(
-        target=keep_running, args=(data_dir, stop),
-        kwargs={"on_restart": restarted.set, "interval_seconds": 0.5}, daemon=True,
+        target=keep_running,
+        args=(data_dir, stop),
+        kwargs={"on_restart": restarted.set, "interval_seconds": 0.5},
+        daemon=True,
     )
     watch.start()
     try:

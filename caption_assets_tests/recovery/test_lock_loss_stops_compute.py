@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from caption_assets.defs.assets.runtime import LockLostError, video_locks
 from caption_assets.core.catalog.postgres import PostgresCatalog
 from caption_assets.core.compute.base import VideoJob
 from caption_assets.core.compute.errors import ComputeCancelledError
@@ -21,6 +20,7 @@ from caption_assets.core.compute.modal import ModalCompute
 from caption_assets.core.compute.watch import stopped_when
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.store.local import LocalStore
+from caption_assets.defs.assets.runtime import LockLostError, video_locks
 from caption_assets_tests.recovery.test_modal_compute import StandInModal, runs_until_cancelled
 
 pytestmark = pytest.mark.recovery
@@ -46,8 +46,9 @@ def test_lost_lock_cancels_the_running_modal_call(catalog: PostgresCatalog) -> N
     stand_in = StandInModal()
     started = threading.Event()
     stand_in.script("cropped_frames", runs_until_cancelled(started))
-    backend = ModalCompute("caption-assets-test", timeout_seconds=30, poll_seconds=0.05,
-                           function_lookup=stand_in.lookup)
+    backend = ModalCompute(
+        "caption-assets-test", timeout_seconds=30, poll_seconds=0.05, function_lookup=stand_in.lookup
+    )
 
     def person() -> None:
         assert started.wait(30)

@@ -28,7 +28,6 @@ import modal.exception as mexc
 import pytest
 
 import caption_assets.app.modal_app as modal_app
-from caption_assets.defs.assets.layout import full_frames, layout_db
 from caption_assets.core.compute.base import FullFramesResult, VideoJob
 from caption_assets.core.compute.errors import (
     ComputeCancelledError,
@@ -41,13 +40,16 @@ from caption_assets.core.compute.errors import (
 from caption_assets.core.compute.modal import FUNCTION_NAMES, CallInfo, ModalCompute
 from caption_assets.core.errors import BadVideoError, PermanentError, TransientError
 from caption_assets.core.keys import VideoKeys
-from caption_assets.defs.resources.compute import ComputeResource
 from caption_assets.core.store.base import ArtifactStore
+from caption_assets.defs.assets.layout import full_frames, layout_db
+from caption_assets.defs.resources.compute import ComputeResource
 
 pytestmark = pytest.mark.recovery
 
 JOB = VideoJob("6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5", "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3")
-FRAMES = FullFramesResult(width=64, height=36, fps=30.0, duration_seconds=1.0, total_frames=30, frame_indices=[0])
+FRAMES = FullFramesResult(
+    width=64, height=36, fps=30.0, duration_seconds=1.0, total_frames=30, frame_indices=[0]
+)
 
 # a scripted body: gets the call's cancel event and the spawn arguments
 Body = Callable[[threading.Event, tuple[Any, ...]], Any]
@@ -56,7 +58,10 @@ Body = Callable[[threading.Event, tuple[Any, ...]], Any]
 # --- the stand-in ---------------------------------------------------------------------------------
 class StandInCall:
     def __init__(
-        self, body: Body, args: tuple[Any, ...], remote_timeout: float,
+        self,
+        body: Body,
+        args: tuple[Any, ...],
+        remote_timeout: float,
         kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.object_id = f"fc-{uuid.uuid4().hex[:26]}"
@@ -249,8 +254,13 @@ def test_the_tier_decode_limits_travel_with_every_request() -> None:
     with on_own_machine(), enforcing("free", limits):
         c.full_frames(JOB)
 
-    expected = {"label": "the free limit", "max_seconds": 600, "max_long_side": 1920,
-                "max_short_side": 1080, "duration_text": "10 min"}
+    expected = {
+        "label": "the free limit",
+        "max_seconds": 600,
+        "max_long_side": 1920,
+        "max_short_side": 1080,
+        "duration_text": "10 min",
+    }
     for name in FUNCTION_NAMES.values():
         assert stand_in.calls[name][0].kwargs == {"decode_limits": expected}, name
     assert [call.kwargs for call in stand_in.calls["full_frames"][1:]] == [{}, {}]
@@ -360,7 +370,9 @@ def test_remote_code_error_is_permanent_and_carries_the_remote_message() -> None
 
 def test_app_not_deployed_is_a_configuration_error() -> None:
     stand_in = StandInModal()
-    stand_in.script("full_frames", mexc.NotFoundError("App 'caption-assets-test' not found in environment 'main'"))
+    stand_in.script(
+        "full_frames", mexc.NotFoundError("App 'caption-assets-test' not found in environment 'main'")
+    )
     with pytest.raises(ComputeConfigurationError, match="modal deploy") as failed:
         compute(stand_in).full_frames(JOB)
     assert isinstance(failed.value, PermanentError)
@@ -416,6 +428,7 @@ def test_termination_signal_during_the_wait_cancels_the_remote_call() -> None:
 
     previous = signal.signal(signal.SIGUSR1, interrupt)
     try:
+
         def send() -> None:
             started.wait(10)
             time.sleep(0.2)  # the main thread is inside the wait by now
@@ -474,13 +487,24 @@ def test_compute_resource_builds_modal_compute_from_its_fields(tmp_path: Path) -
     from caption_assets.core.store.local import LocalStore
 
     resource = ComputeResource(
-        backend="modal", modal_app="ca-prod", timeout_seconds=900,
-        step_timeout_seconds={"captions": 5400}, poll_seconds=1.5,
+        backend="modal",
+        modal_app="ca-prod",
+        timeout_seconds=900,
+        step_timeout_seconds={"captions": 5400},
+        poll_seconds=1.5,
     )
     built = resource.get(LocalStore(tmp_path))
     assert isinstance(built, ModalCompute)
-    assert (built.app_name, built.timeout_for("layout"), built.timeout_for("captions"), built.poll_seconds) == (
-        "ca-prod", 900, 5400, 1.5,
+    assert (
+        built.app_name,
+        built.timeout_for("layout"),
+        built.timeout_for("captions"),
+        built.poll_seconds,
+    ) == (
+        "ca-prod",
+        900,
+        5400,
+        1.5,
     )
     with pytest.raises(ValueError, match="unknown steps"):
         ModalCompute("x", step_timeouts={"ocr": 5})
@@ -504,7 +528,9 @@ class StandInComputeResource(ComputeResource):
 
 
 @pytest.fixture
-def modal_platform(platform: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, StandInModal]]:
+def modal_platform(
+    platform: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, StandInModal]]:
     """The platform fixture with compute on the stand-in; the stand-in's bodies are the real Modal
     functions, configured (as in a container) through env vars to use the platform's store."""
     global _STAND_IN
@@ -521,8 +547,11 @@ def modal_platform(platform: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def _materialize(platform: Any, assets: list[Any], video_id: str) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        assets, partition_key=video_id, instance=platform.instance,
-        resources=platform.resources, raise_on_error=False,
+        assets,
+        partition_key=video_id,
+        instance=platform.instance,
+        resources=platform.resources,
+        raise_on_error=False,
     )
 
 
@@ -535,7 +564,9 @@ def _log_messages(platform: Any, run_id: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_dagster_retries_a_modal_timeout_and_no_capacity_then_succeeds(modal_platform: Any, rendered: Any) -> None:
+def test_dagster_retries_a_modal_timeout_and_no_capacity_then_succeeds(
+    modal_platform: Any, rendered: Any
+) -> None:
     platform, stand_in = modal_platform
     video_id = platform.upload(rendered("short_bottom").path)
     stand_in.script("full_frames", runs_until_cancelled(), remote_timeout=0.3)
@@ -616,12 +647,16 @@ def test_dagster_full_frames_on_modal_is_held_to_the_tier_limits_in_the_containe
 
     platform, stand_in = modal_platform
     video_id = platform.upload(rendered("short_bottom").path, tier="free")
-    two_seconds = {"free": {"max_duration_seconds": 2, "max_size_bytes": 1024**3,
-                            "max_width": 4096, "max_height": 4096}}
+    two_seconds = {
+        "free": {"max_duration_seconds": 2, "max_size_bytes": 1024**3, "max_width": 4096, "max_height": 4096}
+    }
 
     result = dg.materialize(
-        [full_frames], partition_key=video_id, instance=platform.instance,
-        resources=platform.with_settings(tier_limits=two_seconds), raise_on_error=False,
+        [full_frames],
+        partition_key=video_id,
+        instance=platform.instance,
+        resources=platform.with_settings(tier_limits=two_seconds),
+        raise_on_error=False,
     )
 
     assert not result.success

@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from caption_assets.core.catalog.embedded import stop_embedded
 from caption_assets.app.platform import DAGSTER_PG_URL_ENV
+from caption_assets.core.catalog.embedded import stop_embedded
 from caption_assets_tests.e2e.test_cli import CLI, cli_env  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.recovery, pytest.mark.slow]
@@ -36,7 +36,10 @@ def _process(env: dict[str, str], video: Path, out: Path, log: Path) -> Iterator
     with log.open("w") as err:
         proc = subprocess.Popen(
             [CLI, "process", str(video), "--out", str(out)],
-            env=env, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     try:
@@ -47,7 +50,9 @@ def _process(env: dict[str, str], video: Path, out: Path, log: Path) -> Iterator
             proc.wait()
 
 
-def _until(predicate: Callable[[], object], proc: subprocess.Popen, log: Path, what: str, timeout: float = 180):
+def _until(
+    predicate: Callable[[], object], proc: subprocess.Popen, log: Path, what: str, timeout: float = 180
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -60,6 +65,7 @@ def _until(predicate: Callable[[], object], proc: subprocess.Popen, log: Path, w
 
 def _step_started(env: dict[str, str], step: str) -> Callable[[], str | None]:
     """The run id once ``step`` of a started run has begun, read from the Dagster instance."""
+
     def check() -> str | None:
         with psycopg.connect(env[DAGSTER_PG_URL_ENV].replace("+psycopg2", "")) as conn:
             try:
@@ -72,6 +78,7 @@ def _step_started(env: dict[str, str], step: str) -> Callable[[], str | None]:
             except psycopg.errors.UndefinedTable:  # the process has not created its storage yet
                 return None
         return row[0] if row else None
+
     return check
 
 
@@ -99,8 +106,9 @@ def _temp_dirs(env: dict[str, str]) -> list[Path]:
     process_dirs = list((Path(env["CAPTION_ASSETS_DATA_DIR"]) / "tmp").glob("*"))
     # not our work: onnxruntime's 51-byte session id file (.ses) and platformdirs' fallback
     # runtime dir (runtime-{uid}) where XDG_RUNTIME_DIR is unset
-    system = [p for p in Path(env["TMPDIR"]).iterdir()
-              if p.name != ".ses" and not p.name.startswith("runtime-")]
+    system = [
+        p for p in Path(env["TMPDIR"]).iterdir() if p.name != ".ses" and not p.name.startswith("runtime-")
+    ]
     return process_dirs + system
 
 
@@ -162,8 +170,11 @@ def own_data_dir() -> Iterator[Path]:
 
 def test_catalog_killed_mid_run_fails_fast_in_one_line(rendered, tmp_path, own_data_dir) -> None:
     # the command's own embedded Postgres (not the session's shared server): it is killed here
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CAPTION_ASSETS_DATABASE_URL", DAGSTER_PG_URL_ENV, "DAGSTER_HOME")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CAPTION_ASSETS_DATABASE_URL", DAGSTER_PG_URL_ENV, "DAGSTER_HOME")
+    }
     env["CAPTION_ASSETS_DATA_DIR"] = str(own_data_dir / "data")
     (tmp_path / "systmp").mkdir()
     env["TMPDIR"] = str(tmp_path / "systmp")

@@ -34,7 +34,9 @@ def _offline_client() -> Any:
     return make_s3_client("http://127.0.0.1:9", REGION, "AKTEST", "secret", max_attempts=1)
 
 
-@pytest.mark.parametrize("code,status", [("ServiceUnavailable", 503), ("SlowDown", 503), ("InternalError", 500)])
+@pytest.mark.parametrize(
+    "code,status", [("ServiceUnavailable", 503), ("SlowDown", 503), ("InternalError", 500)]
+)
 def test_first_two_calls_fail_third_succeeds(code: str, status: int) -> None:
     client = _offline_client()
     store = S3Store(client, "bucket", retry=FAST)
@@ -81,7 +83,12 @@ def test_list_retries_one_page_not_the_whole_listing() -> None:
         stub.add_response(
             "list_objects_v2",
             second,
-            {"Bucket": "bucket", "Prefix": K.full_frames_prefix(), "MaxKeys": 1000, "ContinuationToken": "t1"},
+            {
+                "Bucket": "bucket",
+                "Prefix": K.full_frames_prefix(),
+                "MaxKeys": 1000,
+                "ContinuationToken": "t1",
+            },
         )
         assert list(store.list(K.full_frames_prefix())) == [K.full_frame(0), K.full_frame(100)]
         stub.assert_no_pending_responses()

@@ -21,8 +21,8 @@ DUPLICATES = 10_000
 def queued(dsn: str, video_id: str) -> list[int]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
-            "select caption_id from captionacc.caption_ocr_requests where video_id = %s and status = 'queued' "
-            "order by caption_id",
+            "select caption_id from captionacc.caption_ocr_requests "
+            "where video_id = %s and status = 'queued' order by caption_id",
             (video_id,),
         ).fetchall()
     return [r[0] for r in rows]
@@ -37,7 +37,8 @@ def test_ten_thousand_duplicate_ocr_requests_are_one(world: World) -> None:
         )
         # the request queued by the fixture (caption 7) is not queued again either
         conn.execute(
-            "insert into captionacc.caption_ocr_requests (video_id, caption_id) values (%s, 7)", (world.video_a,)
+            "insert into captionacc.caption_ocr_requests (video_id, caption_id) values (%s, 7)",
+            (world.video_a,),
         )
     assert queued(world.dsn, world.video_a) == [3, 7]
 
@@ -57,7 +58,9 @@ def test_ocr_requests_are_rate_limited_per_tenant(world: World) -> None:
     assert queued(world.dsn, world.video_b) == [7, 8]
 
 
-def test_approvals_are_rate_limited_per_tenant(world: World, catalog: PostgresCatalog, catalog_dsn: str) -> None:
+def test_approvals_are_rate_limited_per_tenant(
+    world: World, catalog: PostgresCatalog, catalog_dsn: str
+) -> None:
     with psycopg.connect(catalog_dsn, autocommit=True) as conn:
         conn.execute("update captionacc.rate_limits set per_minute = 2 where action = 'approve_layout'")
     videos = []
@@ -90,7 +93,8 @@ def test_duplicate_requests_are_answered_once(platform, catalog_dsn, not_a_video
     assert not caption_ocr_requests(context).run_requests
     with psycopg.connect(catalog_dsn) as conn:
         rows = conn.execute(
-            "select status, count(*) from captionacc.caption_ocr_requests where video_id = %s group by status",
+            "select status, count(*) from captionacc.caption_ocr_requests "
+            "where video_id = %s group by status",
             (video_id,),
         ).fetchall()
     assert rows == [("error", 1)]

@@ -74,7 +74,10 @@ def test_tenant_user_sees_only_own_rows(world: World) -> None:
         assert ids(conn, "select id from captionacc.videos") == {world.video_a}
         assert ids(conn, "select id from captionacc.tenants") == {world.tenant_a}
         assert ids(conn, "select id from captionacc.caption_ocr_requests") == {world.ocr_a}
-        assert ids(conn, "select id from captionacc.caption_ocr_requests where video_id = %s", (world.video_b,)) == set()
+        assert (
+            ids(conn, "select id from captionacc.caption_ocr_requests where video_id = %s", (world.video_b,))
+            == set()
+        )
         assert ids(conn, "select video_id from captionacc.video_database_state") == {world.video_a}
         assert ids(conn, "select user_id from captionacc.tenant_members") == {world.user_a}
 
@@ -128,11 +131,15 @@ def test_tenant_user_works_on_own_tenant_within_limits(world: World, catalog: Po
         )
         # statuses only through the functions, and a user may only send work back to 'wait'
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("update captionacc.videos set layout_status = 'done' where id = %s", (world.video_a,))
+            conn.execute(
+                "update captionacc.videos set layout_status = 'done' where id = %s", (world.video_a,)
+            )
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only set"):
             conn.execute("select captionacc.set_video_status(%s, 'layout_status', 'done')", (world.video_a,))
         conn.execute("select captionacc.set_video_status(%s, 'layout_status', 'wait')", (world.video_a,))
-        assert conn.execute("select captionacc.acquire_client_lock(%s, 'captions', 'sess', 60)", (world.video_a,)).fetchone() == (True,)
+        assert conn.execute(
+            "select captionacc.acquire_client_lock(%s, 'captions', 'sess', 60)", (world.video_a,)
+        ).fetchone() == (True,)
         # the orchestrator's functions are not for users
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select captionacc.begin_processing(%s, 'layout_status')", (world.video_a,))
@@ -160,7 +167,7 @@ def test_anon_sees_nothing(world: World) -> None:
         for query in (
             "select id from captionacc.videos",
             "select id from captionacc.caption_ocr_requests",
-            "select captionacc.acquire_server_lock('%s', 'layout', 'x', 60)" % world.video_a,
+            f"select captionacc.acquire_server_lock('{world.video_a}', 'layout', 'x', 60)",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(query)
@@ -170,8 +177,13 @@ def test_service_role_sees_and_runs_everything(world: World) -> None:
     with as_role(world.dsn, "service_role", {"role": "service_role"}) as conn:
         assert ids(conn, "select id from captionacc.videos") == {world.video_a, world.video_b}
         assert ids(conn, "select id from captionacc.caption_ocr_requests") == {world.ocr_a, world.ocr_b}
-        assert ids(conn, "select video_id from captionacc.pending_uploads(10)") == {world.video_a, world.video_b}
-        assert conn.execute("select captionacc.begin_processing(%s, 'layout_status')", (world.video_b,)).fetchone() == (0,)
+        assert ids(conn, "select video_id from captionacc.pending_uploads(10)") == {
+            world.video_a,
+            world.video_b,
+        }
+        assert conn.execute(
+            "select captionacc.begin_processing(%s, 'layout_status')", (world.video_b,)
+        ).fetchone() == (0,)
         assert conn.execute(
             "select captionacc.acquire_server_lock(%s, 'captions', 'orchestrator', 60)", (world.video_b,)
         ).fetchone() == (True,)

@@ -54,14 +54,16 @@ def test_traversal_keys_never_reach_the_backend(
     for store in _stores(tmp_path, seaweed_s3, s3_bucket):
         calls: list[str] = []
         if isinstance(store, S3Store):
-            store.client.meta.events.register("before-call.s3", lambda **kw: calls.append("call"))
+            store.client.meta.events.register(
+                "before-call.s3", lambda calls=calls, **kw: calls.append("call")
+            )
         for key in TRAVERSALS:
             for action in (
-                lambda: store.put_bytes(key, b"x"),
-                lambda: store.get_bytes(key),
-                lambda: store.exists(key),
-                lambda: store.presign_get(key),
-                lambda: store.presign_put(key),
+                lambda store=store, key=key: store.put_bytes(key, b"x"),
+                lambda store=store, key=key: store.get_bytes(key),
+                lambda store=store, key=key: store.exists(key),
+                lambda store=store, key=key: store.presign_get(key),
+                lambda store=store, key=key: store.presign_put(key),
             ):
                 with pytest.raises(BadInputError):
                     action()
@@ -72,7 +74,9 @@ def test_traversal_keys_never_reach_the_backend(
                 store.delete_prefix(prefix)
         assert calls == []
     assert not (tmp_path / "local").exists() or not any((tmp_path / "local").rglob("*"))
-    assert S3Store(seaweed_s3.client(), s3_bucket).client.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
+    assert (
+        S3Store(seaweed_s3.client(), s3_bucket).client.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
+    )
 
 
 def test_unknown_tenant_is_refused(tmp_path: Path, seaweed_s3: SeaweedS3, s3_bucket: str) -> None:
@@ -82,13 +86,13 @@ def test_unknown_tenant_is_refused(tmp_path: Path, seaweed_s3: SeaweedS3, s3_buc
     for store in _stores(tmp_path, seaweed_s3, s3_bucket, tenant_exists=tenant_exists):
         store.put_bytes(KA.video(), b"a")
         for action in (
-            lambda: store.put_bytes(KB.video(), b"b"),
-            lambda: store.get_bytes(KB.video()),
-            lambda: store.exists(KB.video()),
-            lambda: list(store.list(tenant_prefix(B))),
-            lambda: store.delete_prefix(tenant_prefix(B)),
-            lambda: store.presign_get(KB.video()),
-            lambda: store.presign_put(KB.video()),
+            lambda store=store: store.put_bytes(KB.video(), b"b"),
+            lambda store=store: store.get_bytes(KB.video()),
+            lambda store=store: store.exists(KB.video()),
+            lambda store=store: list(store.list(tenant_prefix(B))),
+            lambda store=store: store.delete_prefix(tenant_prefix(B)),
+            lambda store=store: store.presign_get(KB.video()),
+            lambda store=store: store.presign_put(KB.video()),
         ):
             with pytest.raises(TenantNotFoundError, match=B):
                 action()

@@ -32,11 +32,16 @@ def test_user_cannot_declare_the_size_or_set_statuses(world: World) -> None:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             insert_row(conn, world.tenant_a, size_bytes=1)
         for column, value in [
-            ("size_bytes", 1), ("layout_status", "done"), ("processing_attempt", 0),
-            ("layout_approved_at", "2020-01-01"), ("layout_claimed_attempt", 0),
+            ("size_bytes", 1),
+            ("layout_status", "done"),
+            ("processing_attempt", 0),
+            ("layout_approved_at", "2020-01-01"),
+            ("layout_claimed_attempt", 0),
         ]:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(f"update captionacc.videos set {column} = %s where id = %s", (value, world.video_a))
+                conn.execute(
+                    f"update captionacc.videos set {column} = %s where id = %s", (value, world.video_a)
+                )
         insert_row(conn, world.tenant_a, original_filename="clip.mp4")  # what the upload may say
 
 
@@ -56,11 +61,15 @@ def test_user_may_only_retry_or_reprocess(world: World, catalog: PostgresCatalog
 def test_deletion_is_final_and_not_in_the_future(world: World, catalog: PostgresCatalog) -> None:
     with as_role(world.dsn, "authenticated", user(world)) as conn:
         with pytest.raises(psycopg.Error, match="future"):
-            conn.execute("update captionacc.videos set deleted_at = '2999-01-01' where id = %s", (world.video_a,))
+            conn.execute(
+                "update captionacc.videos set deleted_at = '2999-01-01' where id = %s", (world.video_a,)
+            )
         conn.execute("update captionacc.videos set deleted_at = now() where id = %s", (world.video_a,))
         for value in (None, "2999-01-01", "2000-01-01"):
             with pytest.raises(psycopg.Error, match="deleted"):
-                conn.execute("update captionacc.videos set deleted_at = %s where id = %s", (value, world.video_a))
+                conn.execute(
+                    "update captionacc.videos set deleted_at = %s where id = %s", (value, world.video_a)
+                )
     catalog.mark_videos_purged([world.video_a])
     with as_role(world.dsn, "authenticated", user(world)) as conn:
         with pytest.raises(psycopg.Error, match="deleted"):

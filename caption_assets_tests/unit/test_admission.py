@@ -1,5 +1,6 @@
 import pytest
 
+from caption_assets.core.errors import AdmissionError, PermanentError
 from caption_assets.core.policy.admission import (
     DEFAULT_LIMITS,
     TierLimits,
@@ -8,7 +9,6 @@ from caption_assets.core.policy.admission import (
     on_own_machine,
     violations,
 )
-from caption_assets.core.errors import AdmissionError, PermanentError
 
 pytestmark = pytest.mark.unit
 
@@ -69,4 +69,6 @@ def test_durations_are_printed_in_a_unit_that_fits() -> None:
     from caption_assets.core.policy.admission import format_duration
 
     assert format_duration(2) == "2 s" and format_duration(600) == "10 min"
-    assert format_duration(900, measured=True) == "15.0 min" and format_duration(4.04, measured=True) == "4.0 s"
+    assert (
+        format_duration(900, measured=True) == "15.0 min" and format_duration(4.04, measured=True) == "4.0 s"
+    )

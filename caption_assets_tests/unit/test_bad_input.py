@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from caption_assets.core.errors import BadInputError, BadVideoError, shorten, without_paths
 from caption_assets.app.platform import normalize_tenant_name
+from caption_assets.core.errors import BadInputError, BadVideoError, shorten, without_paths
 from caption_assets.core.processing.video import iter_frames, probe
 
 pytestmark = pytest.mark.unit
@@ -39,7 +39,10 @@ def test_unreadable_file_message_has_no_directory(tmp_path: Path) -> None:
 def test_paths_are_removed_from_messages() -> None:
     text = "[Errno 2] No such file or directory: '/tmp/caption_assets_x1/video.mp4' (see /srv/a/b.db)"
     assert without_paths(text) == "[Errno 2] No such file or directory: 'video.mp4' (see b.db)"
-    assert without_paths("keys a/b/c and https://example.com/x/y stay") == "keys a/b/c and https://example.com/x/y stay"
+    assert (
+        without_paths("keys a/b/c and https://example.com/x/y stay")
+        == "keys a/b/c and https://example.com/x/y stay"
+    )
 
 
 def test_tenant_names_have_one_spelling() -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -27,7 +28,16 @@ VID = "6f1c2a1e-8d1b-4f7e-9a55-0c3b2d1e4f00"
 def test_validate_uuid_normalises_and_rejects() -> None:
     assert validate_uuid(VID.upper(), "video id") == VID
     assert validate_uuid(uuid.UUID(VID), "video id") == VID
-    for bad in ["", "../../etc/passwd", VID.replace("-", ""), "{" + VID + "}", f"urn:uuid:{VID}", VID + "\n", None, 42]:
+    for bad in [
+        "",
+        "../../etc/passwd",
+        VID.replace("-", ""),
+        "{" + VID + "}",
+        f"urn:uuid:{VID}",
+        VID + "\n",
+        None,
+        42,
+    ]:
         with pytest.raises(errors.BadInputError, match="video id must be a UUID"):
             validate_uuid(bad, "video id")
 
@@ -70,7 +80,7 @@ def test_transient_classification() -> None:
 
 
 class FakeConn:
-    def execute(self, query: str, params: tuple[Any, ...] = ()) -> "FakeConn":
+    def execute(self, query: str, params: tuple[Any, ...] = ()) -> FakeConn:
         return self
 
     def fetchone(self) -> dict[str, Any]:
@@ -105,7 +115,9 @@ def fake_catalog(failures: list[BaseException], attempts: int = 4) -> tuple[Post
 
 
 def test_transient_errors_are_retried_until_success() -> None:
-    cat, pool = fake_catalog([psycopg.OperationalError("server closed the connection"), psycopg.errors.SerializationFailure("x")])
+    cat, pool = fake_catalog(
+        [psycopg.OperationalError("server closed the connection"), psycopg.errors.SerializationFailure("x")]
+    )
     assert cat.begin_processing(VID, "layout_status") == 3
     assert pool.calls == 3 and pool.checks == 1  # idle connections checked after a connection error
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from caption_assets.core.policy.admission import TierLimits, enforcing, on_own_machine
 from caption_assets.core.errors import AdmissionError
+from caption_assets.core.policy.admission import TierLimits, enforcing, on_own_machine
 from caption_assets.core.processing.video import frames_at, iter_frames, probe
 
 pytestmark = pytest.mark.unit

@@ -247,7 +247,9 @@ indices = st.integers(min_value=0, max_value=MAX_INDEX)
 
 
 @settings(max_examples=200, deadline=None)
-@given(tenant=ids, video=ids, index=indices, version=st.integers(0, 10_000), modulo=st.sampled_from([16, 4, 1]))
+@given(
+    tenant=ids, video=ids, index=indices, version=st.integers(0, 10_000), modulo=st.sampled_from([16, 4, 1])
+)
 def test_every_built_key_is_valid_and_inside_its_tenant(
     tenant: str, video: str, index: int, version: int, modulo: int
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -73,39 +73,91 @@ TABLE: list[tuple[str, list[Event], tuple[str | None, str | None, str | None], b
     ),
     ("layout finished, auto-approved", [started, approved], ("done", None, None), True),
     ("layout finished, needs a person", [started, annotate], ("annotate", None, None), False),
-    ("layout failed", [started, lambda c, v: lifecycle.layout_failed(c, v, DETAILS)], ("error", None, None), False),
-    ("layout approved by a person", [started, annotate, lifecycle.layout_approved], ("done", None, None), True),
-    ("retry after an error", [started, lambda c, v: lifecycle.layout_failed(c, v, DETAILS), started],
-     ("processing", None, None), False),
-    ("captions started (cropped_frames)", [started, approved, boundaries], ("done", "processing", None), True),
-    ("captions started (captions_db)", [started, approved, boundaries, text],
-     ("done", "processing", "processing"), True),
-    ("captions finished", [started, approved, boundaries, text, finished("done")], ("done", "done", "done"), True),
-    ("captions finished with warnings", [started, approved, boundaries, text, finished("review")],
-     ("done", "review", "review"), True),
-    ("captions finished, blocking check failed", [started, approved, boundaries, text, finished("error")],
-     ("done", "error", "error"), True),
+    (
+        "layout failed",
+        [started, lambda c, v: lifecycle.layout_failed(c, v, DETAILS)],
+        ("error", None, None),
+        False,
+    ),
+    (
+        "layout approved by a person",
+        [started, annotate, lifecycle.layout_approved],
+        ("done", None, None),
+        True,
+    ),
+    (
+        "retry after an error",
+        [started, lambda c, v: lifecycle.layout_failed(c, v, DETAILS), started],
+        ("processing", None, None),
+        False,
+    ),
+    (
+        "captions started (cropped_frames)",
+        [started, approved, boundaries],
+        ("done", "processing", None),
+        True,
+    ),
+    (
+        "captions started (captions_db)",
+        [started, approved, boundaries, text],
+        ("done", "processing", "processing"),
+        True,
+    ),
+    (
+        "captions finished",
+        [started, approved, boundaries, text, finished("done")],
+        ("done", "done", "done"),
+        True,
+    ),
+    (
+        "captions finished with warnings",
+        [started, approved, boundaries, text, finished("review")],
+        ("done", "review", "review"),
+        True,
+    ),
+    (
+        "captions finished, blocking check failed",
+        [started, approved, boundaries, text, finished("error")],
+        ("done", "error", "error"),
+        True,
+    ),
     (
         "captions failed in cropped_frames",
-        [started, approved, boundaries,
-         lambda c, v: lifecycle.captions_failed(c, v, DETAILS, columns=["boundaries_status"])],
+        [
+            started,
+            approved,
+            boundaries,
+            lambda c, v: lifecycle.captions_failed(c, v, DETAILS, columns=["boundaries_status"]),
+        ],
         ("done", "error", None),
         True,
     ),
-    ("captions failed in captions_db", [started, approved, boundaries, text,
-                                         lambda c, v: lifecycle.captions_failed(c, v, DETAILS)],
-     ("done", "error", "error"), True),
+    (
+        "captions failed in captions_db",
+        [started, approved, boundaries, text, lambda c, v: lifecycle.captions_failed(c, v, DETAILS)],
+        ("done", "error", "error"),
+        True,
+    ),
     ("run ended mid-layout", [started, ended(ALL)], ("error", None, None), False),
     ("run ended before its first step", [ended(("layout_status",), attempt=0)], ("error", None, None), False),
     # the attempt is the layout's: captions columns the run never reached stay unset
     ("video_job run ended before its first step", [ended(ALL, attempt=0)], ("error", None, None), False),
     ("run of an older attempt ended", [ended(("layout_status",), attempt=7)], ("wait", None, None), False),
     ("run ended after its work was recorded", [started, approved, ended(ALL)], ("done", None, None), True),
-    ("run ended mid-captions", [started, approved, boundaries, ended(CAPTIONS)], ("done", "error", None), True),
+    (
+        "run ended mid-captions",
+        [started, approved, boundaries, ended(CAPTIONS)],
+        ("done", "error", None),
+        True,
+    ),
     (
         "processing abandoned",
-        [started, approved, boundaries,
-         lambda c, v: lifecycle.processing_abandoned(c, v, ("boundaries_status",), RUN)],
+        [
+            started,
+            approved,
+            boundaries,
+            lambda c, v: lifecycle.processing_abandoned(c, v, ("boundaries_status",), RUN),
+        ],
         ("done", "error", None),
         True,
     ),
@@ -151,7 +203,7 @@ def test_claims_hand_each_piece_of_work_out_once(catalog: PostgresCatalog) -> No
     assert [p.video_id for p in lifecycle.upload_claimed(catalog, limit=10)] == [vid]
     assert lifecycle.upload_claimed(catalog, limit=10) == []
     # a claim whose run never came to exist is given up and handed out again
-    (claim,) = catalog.unstarted_claims(claimed_before=datetime.now(timezone.utc) + timedelta(minutes=1))
+    (claim,) = catalog.unstarted_claims(claimed_before=datetime.now(UTC) + timedelta(minutes=1))
     assert lifecycle.claim_lost(catalog, claim)
     assert [p.video_id for p in lifecycle.upload_claimed(catalog, limit=10)] == [vid]
 

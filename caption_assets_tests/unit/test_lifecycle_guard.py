@@ -37,7 +37,9 @@ def status_writes(path: Path) -> list[str]:
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        name = (
+            func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        )
         if name in WRITES:
             found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {name}")
     return found
@@ -50,7 +52,9 @@ def test_only_lifecycle_writes_statuses_and_releases_locks() -> None:
         if ALLOWED not in path.parents
         for hit in status_writes(path)
     ]
-    assert stray == [], "status writes / lock releases outside caption_assets/core/catalog/lifecycle.py: " + ", ".join(stray)
+    assert stray == [], (
+        "status writes / lock releases outside caption_assets/core/catalog/lifecycle.py: " + ", ".join(stray)
+    )
 
 
 def test_the_guard_sees_the_calls_lifecycle_makes() -> None:

@@ -48,8 +48,10 @@ def test_the_same_text_after_a_real_gap_stays_two_captions() -> None:
 
 
 def test_a_second_line_that_changed_makes_another_caption() -> None:
-    found = [state(0, 60, "L'été dernier, nous sommes partis\nen vacances à Genève."),
-             state(61, 120, "L'été dernier, nous sommes partis\nsans nos bagages.")]
+    found = [
+        state(0, 60, "L'été dernier, nous sommes partis\nen vacances à Genève."),
+        state(61, 120, "L'été dernier, nous sommes partis\nsans nos bagages."),
+    ]
     assert len(texts(found)) == 2
 
 

@@ -15,8 +15,13 @@ pytestmark = pytest.mark.unit
 
 W, H = 1280, 720
 SAMPLES = list(range(0, 120, 6))  # a 12 s video sampled every 0.6 s (tenths of a second)
-LINES = ["Welcome back to the channel.", "Today we cook a simple soup.", "First, chop two onions.",
-         "Add butter to the pan.", "Stir for five minutes!"]
+LINES = [
+    "Welcome back to the channel.",
+    "Today we cook a simple soup.",
+    "First, chop two onions.",
+    "Add butter to the pan.",
+    "Stir for five minutes!",
+]
 
 Read = tuple[Box, str, float]
 Layer = Callable[[int], list[Read]]
@@ -25,16 +30,22 @@ Layer = Callable[[int], list[Read]]
 def text_box(text: str, cx: float, cy: float, height: int = 36) -> Read:
     """A detected line of ``text`` centred at ``cx, cy`` (characters ~half a line height wide)."""
     width = len(text) * height // 2
-    return Box(round(cx - width / 2), round(cy - height / 2), round(cx + width / 2), round(cy + height / 2)), text, 0.95
+    return (
+        Box(round(cx - width / 2), round(cy - height / 2), round(cx + width / 2), round(cy + height / 2)),
+        text,
+        0.95,
+    )
 
 
 def captions(cy: float, offset: int = 0, width: int = W, per_line: int = 4) -> Layer:
     """A new centred line every ``per_line`` samples (2.4 s at 0.6 s), off for one sample between
     lines; ``per_line=1``: a different line in every sample, as when samples are far apart."""
+
     def layer(k: int) -> list[Read]:
         if per_line > 1 and k % per_line == per_line - 1:
             return []
         return [text_box(LINES[(k // per_line + offset) % len(LINES)], width / 2, cy)]
+
     return layer
 
 
@@ -43,7 +54,9 @@ def held(text: str, cx: float, cy: float) -> Layer:
 
 
 def video(*layers: Layer, samples: list[int] = SAMPLES, size: tuple[int, int] = (W, H)) -> list[FrameBoxes]:
-    return [FrameBoxes(fi, *size, [read for layer in layers for read in layer(k)]) for k, fi in enumerate(samples)]
+    return [
+        FrameBoxes(fi, *size, [read for layer in layers for read in layer(k)]) for k, fi in enumerate(samples)
+    ]
 
 
 def positions(frames: list[FrameBoxes]) -> list[str]:
@@ -97,8 +110,13 @@ def test_top_and_bottom_captions_give_two_zones() -> None:
 EVERY_10S = list(range(0, 2000, 100))  # a long video: samples 10 s apart
 _RNG = random.Random(7)
 # a new headline in every part of every sample (nothing repeats, as 10 s apart)
-NEWS = [" - ".join(" ".join("".join(_RNG.choices(string.ascii_lowercase, k=_RNG.randint(3, 8))) for _ in range(3))
-                   for _ in range(3)) for _ in range(20)]
+NEWS = [
+    " - ".join(
+        " ".join("".join(_RNG.choices(string.ascii_lowercase, k=_RNG.randint(3, 8))) for _ in range(3))
+        for _ in range(3)
+    )
+    for _ in range(20)
+]
 
 
 def test_a_ticker_running_edge_to_edge_is_not_a_zone_nor_in_the_caption_band() -> None:
@@ -107,9 +125,22 @@ def test_a_ticker_running_edge_to_edge_is_not_a_zone_nor_in_the_caption_band() -
     def ticker(k: int) -> list[Read]:
         cy, parts = 0.965 * H, NEWS[k].split(" - ")
         edges = [0, 0.3 * W, 0.7 * W, W]
-        return [(Box(round(x0) + (8 if i else 0), round(cy) - 16, round(x1) - (8 if i < 2 else 0), round(cy) + 16),
-                 part, 0.95) for i, (part, x0, x1) in enumerate(zip([parts[0], parts[1], " ".join(parts[2:])],
-                                                                    edges, edges[1:]))]
+        return [
+            (
+                Box(
+                    round(x0) + (8 if i else 0),
+                    round(cy) - 16,
+                    round(x1) - (8 if i < 2 else 0),
+                    round(cy) + 16,
+                ),
+                part,
+                0.95,
+            )
+            for i, (part, x0, x1) in enumerate(
+                zip([parts[0], parts[1], " ".join(parts[2:])], edges, edges[1:])
+            )
+        ]
+
     assert positions(video(ticker, samples=EVERY_10S)) == []
     zones = detect_zones(video(ticker, captions(0.9 * H, per_line=1), samples=EVERY_10S)).zones
     assert [z.position for z in zones] == ["bottom"]
@@ -121,6 +152,7 @@ def test_text_running_off_a_frame_edge_is_not_a_caption() -> None:
     # a ticker's last item leaving on the left: centred enough, changing, but cut by the edge
     def leaving(k: int) -> list[Read]:
         return [(Box(0, round(0.9 * H) - 18, round(0.74 * W), round(0.9 * H) + 18), NEWS[k][12:], 0.95)]
+
     assert positions(video(leaving, samples=EVERY_10S)) == []
 
 
@@ -128,9 +160,11 @@ def test_text_scrolling_inside_the_frame_is_not_a_zone() -> None:
     # a short ticker in a box that does not reach the frame's edges, 12 characters further on in each
     # sample: the reads differ, but the end of one is the start of the next, further left
     news = "Weather: sunny, 24 degrees - Tomorrow: rain in the north, wind from the west - "
+
     def ticker(k: int) -> list[Read]:
         text = (news * 4)[12 * k : 12 * k + 30]
         return [text_box(text, W / 2, 0.9 * H)]
+
     assert positions(video(ticker)) == []
 
 
@@ -142,7 +176,13 @@ def test_a_shop_sign_panning_with_the_shot_is_not_a_zone() -> None:
 
 def test_changing_names_at_the_bottom_left_are_not_captions() -> None:
     # a lower-third name tag that changes with the speaker: at caption height, but not centred
-    names = ["Anna Berg, chef", "Tom Ruiz, farmer", "Dr. Lee, nutritionist", "Sam Ott, critic", "Ida Moe, host"]
+    names = [
+        "Anna Berg, chef",
+        "Tom Ruiz, farmer",
+        "Dr. Lee, nutritionist",
+        "Sam Ott, critic",
+        "Ida Moe, host",
+    ]
     tag = lambda k: [] if k % 4 == 3 else [text_box(names[k // 4], 0.22 * W, 0.88 * H)]  # noqa: E731
     assert positions(video(tag)) == []
 
@@ -150,10 +190,16 @@ def test_changing_names_at_the_bottom_left_are_not_captions() -> None:
 def test_a_centred_line_split_into_word_boxes_is_centred() -> None:
     # the detector splits a long line at a wide space: each half is off the axis, the line is not
     def split(k: int) -> list[Read]:
-        left, right = LINES[k // 4 % len(LINES)].split(" ", 2)[:2], LINES[k // 4 % len(LINES)].split(" ", 2)[2]
+        left, right = (
+            LINES[k // 4 % len(LINES)].split(" ", 2)[:2],
+            LINES[k // 4 % len(LINES)].split(" ", 2)[2],
+        )
         y0, y1 = round(0.9 * H) - 18, round(0.9 * H) + 18
-        return [(Box(round(0.1 * W), y0, round(0.48 * W), y1), " ".join(left), 0.95),
-                (Box(round(0.52 * W), y0, round(0.9 * W), y1), right, 0.95)]
+        return [
+            (Box(round(0.1 * W), y0, round(0.48 * W), y1), " ".join(left), 0.95),
+            (Box(round(0.52 * W), y0, round(0.9 * W), y1), right, 0.95),
+        ]
+
     (zone,) = detect_zones(video(split)).zones
     assert zone.position == "bottom" and zone.centred == 1.0
 
@@ -183,6 +229,7 @@ def test_long_lines_filling_a_narrow_frames_width_are_still_captions() -> None:
             return []
         _, text, score = text_box(LINES[k // 4 % len(LINES)], H / 2, 0.9 * W)
         return [(Box(2, round(0.9 * W) - 18, H - 2, round(0.9 * W) + 18), text, score)]
+
     assert positions(video(wide, size=(H, W))) == ["bottom"]
 
 
@@ -194,4 +241,5 @@ def test_a_few_quick_full_width_lines_are_still_captions() -> None:
             return []
         _, text, score = text_box(LINES[k % len(LINES)], H / 2, 0.9 * W)
         return [(Box(2, round(0.9 * W) - 18, H - 2, round(0.9 * W) + 18), text, score)]
+
     assert positions(video(quick, size=(H, W))) == ["bottom"]

@@ -17,8 +17,14 @@ from caption_assets.core.processing.video import Region
 pytestmark = pytest.mark.unit
 
 BAND = Region(0, 600, 1280, 100)
-META = {"width": "1280", "height": "720", "fps": "30.000000", "duration_seconds": "10.000000",
-        "total_frames": "300", "zones": "0,600,1280,100"}
+META = {
+    "width": "1280",
+    "height": "720",
+    "fps": "30.000000",
+    "duration_seconds": "10.000000",
+    "total_frames": "300",
+    "zones": "0,600,1280,100",
+}
 
 
 def reading(first: int, last: int, text: str, samples: int = 10) -> RawReading:
@@ -32,8 +38,11 @@ def layout_db(path: Path, band: Region) -> Path:
 
 
 def test_round_trip_keeps_zones_readings_and_metadata(tmp_path: Path) -> None:
-    raw = RawOcr([BAND], [reading(3, 50, "Hello, world!"), reading(60, 61, "x", 1)],
-                 {**META, "stats": json.dumps({"segments_read": 2})})
+    raw = RawOcr(
+        [BAND],
+        [reading(3, 50, "Hello, world!"), reading(60, 61, "x", 1)],
+        {**META, "stats": json.dumps({"segments_read": 2})},
+    )
     write_raw_ocr(tmp_path / "raw-ocr.db", raw)
     back = read_raw_ocr(tmp_path / "raw-ocr.db")
     assert back.zones == raw.zones and back.readings == raw.readings
@@ -41,15 +50,28 @@ def test_round_trip_keeps_zones_readings_and_metadata(tmp_path: Path) -> None:
 
 
 def test_captions_join_over_split_states_and_keep_repeats_apart(tmp_path: Path) -> None:
-    write_raw_ocr(tmp_path / "raw-ocr.db", RawOcr([BAND], [
-        reading(0, 29, "Same line"), reading(30, 59, "Same line"),  # one caption split in two
-        reading(75, 119, "Same line"),  # shown again after a gap: a caption of its own
-        reading(120, 121, "Next one", 1), reading(122, 170, "Next one!"),  # a fade step first
-    ], {**META, "stats": json.dumps({"ocr_reads": 10, "segments_read": 5})}))
-    out = pipeline.run_captions(tmp_path / "raw-ocr.db", layout_db(tmp_path / "layout.db", BAND),
-                                tmp_path / "out" / "captions.db")
+    write_raw_ocr(
+        tmp_path / "raw-ocr.db",
+        RawOcr(
+            [BAND],
+            [
+                reading(0, 29, "Same line"),
+                reading(30, 59, "Same line"),  # one caption split in two
+                reading(75, 119, "Same line"),  # shown again after a gap: a caption of its own
+                reading(120, 121, "Next one", 1),
+                reading(122, 170, "Next one!"),  # a fade step first
+            ],
+            {**META, "stats": json.dumps({"ocr_reads": 10, "segments_read": 5})},
+        ),
+    )
+    out = pipeline.run_captions(
+        tmp_path / "raw-ocr.db", layout_db(tmp_path / "layout.db", BAND), tmp_path / "out" / "captions.db"
+    )
     assert [(c.text, c.start_native_frame, c.end_native_frame) for c in out.captions] == [
-        ("Same line", 0, 59), ("Same line", 75, 119), ("Next one!", 120, 170)]
+        ("Same line", 0, 59),
+        ("Same line", 75, 119),
+        ("Next one!", 120, 170),
+    ]
     assert [c.start_frame_index for c in out.captions] == [0, 25, 40]
     assert [t for _, _, t in read_cues(out.srt_path)] == ["Same line", "Same line", "Next one!"]
     assert out.stats["segments_read"] == 5 and out.stats["captions"] == 3

@@ -13,11 +13,15 @@ pytestmark = pytest.mark.unit
 H, W = 80, 480
 
 
-_TEXTURE = cv2.resize(
-    np.random.default_rng(7).uniform(40, 220, (H // 12 + 2, (2 * W) // 12 + 2)).astype(np.float32),
-    (2 * W + 12, H + 12),
-    interpolation=cv2.INTER_CUBIC,
-)[:H].clip(0, 255).astype(np.uint8)
+_TEXTURE = (
+    cv2.resize(
+        np.random.default_rng(7).uniform(40, 220, (H // 12 + 2, (2 * W) // 12 + 2)).astype(np.float32),
+        (2 * W + 12, H + 12),
+        interpolation=cv2.INTER_CUBIC,
+    )[:H]
+    .clip(0, 255)
+    .astype(np.uint8)
+)
 
 
 def background(step: int, kind: str = "busy") -> np.ndarray:
@@ -164,5 +168,9 @@ def test_tracker_finds_cuts_between_samples_exact_to_the_native_frame() -> None:
     segments = handed + tracker.finish(4.0)
     floor = sig.min_text_pixels(segments[0].kept[0].smoothed.shape)
     assert [(s.first, s.last, s.has_text(floor)) for s in segments] == [
-        (0, 6, False), (7, 52, True), (53, 70, False), (71, 119, True)]
+        (0, 6, False),
+        (7, 52, True),
+        (53, 70, False),
+        (71, 119, True),
+    ]
     assert tracker.segment_count == 4 and abs(segments[1].end_time - 53 / 30) < 1e-9

@@ -1,21 +1,26 @@
-from pathlib import Path
-
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from caption_assets.core.compute.base import LayoutResult
-from caption_assets.core.processing.captions_db import OCR_ERROR, Caption, write_captions
 from caption_assets.core.policy.quality import captions_findings, findings_details, layout_findings
+from caption_assets.core.processing.captions_db import OCR_ERROR, Caption, write_captions
 
 pytestmark = pytest.mark.unit
 
 
 def _cap(i: int, start: float, end: float, text: str = "hi", **kw) -> Caption:
     return Caption(
-        id=i, start_frame_index=int(start * 10), end_frame_index=int(end * 10) - 1,
-        start_native_frame=int(start * 30), end_native_frame=int(end * 30) - 1,
-        start_seconds=start, end_seconds=end, text=text, **kw,
+        id=i,
+        start_frame_index=int(start * 10),
+        end_frame_index=int(end * 10) - 1,
+        start_native_frame=int(start * 30),
+        end_native_frame=int(end * 30) - 1,
+        start_seconds=start,
+        end_seconds=end,
+        text=text,
+        **kw,
     )
 
 
@@ -44,7 +49,9 @@ def test_layout_without_text_passes_but_text_without_region_blocks() -> None:
 
 def test_valid_captions_pass(tmp_path: Path) -> None:
     db = tmp_path / "c.db"
-    write_captions(db, [_cap(1, 0.5, 2.0), _cap(2, 2.0, 4.0), _cap(3, 5.0, 6.0, "", text_ocr_status=OCR_ERROR)])
+    write_captions(
+        db, [_cap(1, 0.5, 2.0), _cap(2, 2.0, 4.0), _cap(3, 5.0, 6.0, "", text_ocr_status=OCR_ERROR)]
+    )
     found = _by_name(captions_findings(db, 60.0, region_found=True))
     assert found["captions_db_valid"].passed, found["captions_db_valid"].message
     assert found["captions_rate_plausible"].passed

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
 
+from caption_assets.core.policy.priority import (
+    PRIORITY_TAG,
+    SINCE_TAG,
+    TENANT_TAG,
+    TIER_TAG,
+    VIDEO_TAG,
+    PriorityPolicy,
+)
 from caption_assets.defs import runs
 from caption_assets.defs.definitions import build_definitions
-from caption_assets.core.policy.priority import PRIORITY_TAG, SINCE_TAG, TENANT_TAG, TIER_TAG, VIDEO_TAG, PriorityPolicy
 
 pytestmark = pytest.mark.unit
 
 
 def test_run_tags_carry_tenant_tier_priority_video_since_and_attempt() -> None:
-    now = datetime(2025, 1, 1, 12, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, 12, tzinfo=UTC)
     since = now - timedelta(hours=3)
     tags = runs.run_tags("v", "t", "premium", since, PriorityPolicy(), attempt=2, now=now)
-    assert {k: tags[k] for k in (TENANT_TAG, TIER_TAG, VIDEO_TAG, SINCE_TAG, runs.ATTEMPT_TAG, PRIORITY_TAG)} == {
-        TENANT_TAG: "t", TIER_TAG: "premium", VIDEO_TAG: "v", SINCE_TAG: since.isoformat(),
-        runs.ATTEMPT_TAG: "2", PRIORITY_TAG: "73",
+    assert {
+        k: tags[k] for k in (TENANT_TAG, TIER_TAG, VIDEO_TAG, SINCE_TAG, runs.ATTEMPT_TAG, PRIORITY_TAG)
+    } == {
+        TENANT_TAG: "t",
+        TIER_TAG: "premium",
+        VIDEO_TAG: "v",
+        SINCE_TAG: since.isoformat(),
+        runs.ATTEMPT_TAG: "2",
+        PRIORITY_TAG: "73",
     }
     assert runs.requested_attempt(tags) == 2
     assert runs.ATTEMPT_TAG not in runs.run_tags("v", "t", "free", since, PriorityPolicy(), now=now)

@@ -25,8 +25,15 @@ pytestmark = pytest.mark.unit
 
 
 def test_ground_truth_is_derived_from_written_frames(tmp_path: Path) -> None:
-    spec = VideoSpec(width=160, height=96, fps=10, duration=1.0, font_size=14, background="solid",
-                     cues=(Cue("Hi", 0.25, 0.61), Cue("Gone", 0.91, 0.95)))
+    spec = VideoSpec(
+        width=160,
+        height=96,
+        fps=10,
+        duration=1.0,
+        font_size=14,
+        background="solid",
+        cues=(Cue("Hi", 0.25, 0.61), Cue("Gone", 0.91, 0.95)),
+    )
     truth = render_video(spec, tmp_path / "v.mp4")
     assert truth.frame_count == 10
     (cue,) = truth.captions
@@ -65,12 +72,24 @@ def _frames(path: Path) -> list[np.ndarray]:
 
 
 def test_overlays_are_drawn_with_their_own_timing_and_never_enter_the_truth(tmp_path: Path) -> None:
-    base = VideoSpec(width=320, height=180, fps=10, duration=1.0, font_size=16, background="solid",
-                     cues=(Cue("Hello there", 0.0, 1.0),))
-    with_overlays = VideoSpec(**{**base.__dict__, "overlays": (
-        Overlay("SALE", x=0.5, y=0.5, start=0.5, size=0.12, box_color=(200, 30, 30)),
-        logo("TV", "top-left", size=0.12, opacity=1.0),
-    )})
+    base = VideoSpec(
+        width=320,
+        height=180,
+        fps=10,
+        duration=1.0,
+        font_size=16,
+        background="solid",
+        cues=(Cue("Hello there", 0.0, 1.0),),
+    )
+    with_overlays = VideoSpec(
+        **{
+            **base.__dict__,
+            "overlays": (
+                Overlay("SALE", x=0.5, y=0.5, start=0.5, size=0.12, box_color=(200, 30, 30)),
+                logo("TV", "top-left", size=0.12, opacity=1.0),
+            ),
+        }
+    )
     plain = render_video(base, tmp_path / "plain.mp4")
     truth = render_video(with_overlays, tmp_path / "over.mp4")
     assert truth.captions == plain.captions  # captions only
@@ -85,9 +104,18 @@ def test_overlays_are_drawn_with_their_own_timing_and_never_enter_the_truth(tmp_
 
 
 def test_a_ticker_scrolls_and_scene_text_pans_with_the_background(tmp_path: Path) -> None:
-    spec = VideoSpec(width=320, height=180, fps=10, duration=1.0, background="moving", seed=1,
-                     overlays=(ticker("NEWS FLASH - markets up", speed=0.5, size=0.1),
-                               Overlay("CAFE", x=0.5, y=0.4, size=0.12, follows_background=True)))
+    spec = VideoSpec(
+        width=320,
+        height=180,
+        fps=10,
+        duration=1.0,
+        background="moving",
+        seed=1,
+        overlays=(
+            ticker("NEWS FLASH - markets up", speed=0.5, size=0.1),
+            Overlay("CAFE", x=0.5, y=0.4, size=0.12, follows_background=True),
+        ),
+    )
     render_video(spec, tmp_path / "t.mp4")
     frames = _frames(tmp_path / "t.mp4")
     band = frames[0][155:175].sum(axis=2)

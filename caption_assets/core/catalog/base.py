@@ -321,5 +321,5 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def finish_ocr_request(self, request_id: str, error: str | None = None) -> None: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: adapters without a pool keep this no-op
         """Release pooled connections."""

@@ -197,9 +197,7 @@ def run_ended(
         # the attempt counts layout attempts: captions columns of a run that never reached them
         # are not its to settle
         never_started = (
-            column == "layout_status"
-            and status == "wait"
-            and requested_attempt == video.processing_attempt
+            column == "layout_status" and status == "wait" and requested_attempt == video.processing_attempt
         )
         if status == "processing" or never_started:
             catalog.set_status(video_id, column, "error", details)

@@ -237,7 +237,8 @@ class PostgresCatalog(Catalog):
             raise errors.BadInputError(f"tenant name must be a non-empty string, got {name!r}")
         validate_choice(tier, TIERS, f"tier of tenant {name!r}")
         row = self._one(
-            "ensure_tenant", f"tenant {name!r}",
+            "ensure_tenant",
+            f"tenant {name!r}",
             f"select {TENANT_COLUMNS} from captionacc.ensure_tenant(%s, %s, %s)",
             (name, tier, bool(auto_approve)),
         )
@@ -247,15 +248,19 @@ class PostgresCatalog(Catalog):
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         tenant_id = validate_uuid(tenant_id, "tenant id")
         row = self._one(
-            "get_tenant", f"tenant {tenant_id}",
-            f"select {TENANT_COLUMNS} from captionacc.tenants where id = %s", (tenant_id,),
+            "get_tenant",
+            f"tenant {tenant_id}",
+            f"select {TENANT_COLUMNS} from captionacc.tenants where id = %s",
+            (tenant_id,),
         )
         return None if row is None else tenant_from_row(row)
 
     def get_tenant_by_name(self, name: str) -> Tenant | None:
         row = self._one(
-            "get_tenant_by_name", f"tenant {name!r}",
-            f"select {TENANT_COLUMNS} from captionacc.tenants where name = %s", (name,),
+            "get_tenant_by_name",
+            f"tenant {name!r}",
+            f"select {TENANT_COLUMNS} from captionacc.tenants where name = %s",
+            (name,),
         )
         return None if row is None else tenant_from_row(row)
 
@@ -274,7 +279,8 @@ class PostgresCatalog(Catalog):
         tenant_id = validate_uuid(tenant_id, f"tenant id of video {video_id}")
         validate_choice(layout_status, ("wait", "processing"), f"initial status of video {video_id}")
         row = self._one(
-            "insert_video", f"video {video_id}",
+            "insert_video",
+            f"video {video_id}",
             f"select {VIDEO_COLUMNS} from captionacc.insert_video(%s, %s, %s, %s, %s, %s)",
             (tenant_id, video_id, storage_key, original_filename, size_bytes, layout_status),
         )
@@ -284,8 +290,10 @@ class PostgresCatalog(Catalog):
     def get_video(self, video_id: str) -> Video | None:
         video_id = validate_uuid(video_id, "video id")
         row = self._one(
-            "get_video", f"video {video_id}",
-            f"select {VIDEO_COLUMNS} from captionacc.videos where id = %s", (video_id,),
+            "get_video",
+            f"video {video_id}",
+            f"select {VIDEO_COLUMNS} from captionacc.videos where id = %s",
+            (video_id,),
         )
         return None if row is None else video_from_row(row)
 
@@ -296,15 +304,19 @@ class PostgresCatalog(Catalog):
         if after is not None:
             after_at, after_id = after[0], validate_uuid(after[1], "pending_uploads cursor video id")
         rows = self._all(
-            "pending_uploads", "pending uploads",
-            "select * from captionacc.pending_uploads(%s, %s, %s)", (int(limit), after_at, after_id),
+            "pending_uploads",
+            "pending uploads",
+            "select * from captionacc.pending_uploads(%s, %s, %s)",
+            (int(limit), after_at, after_id),
         )
         return [pending_upload_from_row(r) for r in rows]
 
     def approved_layouts(self, since: datetime | None, limit: int = 100) -> list[ApprovedLayout]:
         rows = self._all(
-            "approved_layouts", "approved layouts",
-            "select * from captionacc.approved_layouts(%s, %s)", (since, int(limit)),
+            "approved_layouts",
+            "approved layouts",
+            "select * from captionacc.approved_layouts(%s, %s)",
+            (since, int(limit)),
         )
         return [approved_layout_from_row(r) for r in rows]
 
@@ -313,8 +325,10 @@ class PostgresCatalog(Catalog):
     ) -> list[PendingUpload]:
         ids = validate_uuids(video_ids, "video id")
         rows = self._all(
-            "claim_pending_uploads", "pending uploads",
-            "select * from captionacc.claim_pending_uploads(%s, %s::uuid[])", (int(limit), ids),
+            "claim_pending_uploads",
+            "pending uploads",
+            "select * from captionacc.claim_pending_uploads(%s, %s::uuid[])",
+            (int(limit), ids),
         )
         return [pending_upload_from_row(r) for r in rows]
 
@@ -323,15 +337,19 @@ class PostgresCatalog(Catalog):
     ) -> list[ApprovedLayout]:
         ids = validate_uuids(video_ids, "video id")
         rows = self._all(
-            "claim_approved_layouts", "approved layouts",
-            "select * from captionacc.claim_approved_layouts(%s, %s::uuid[])", (int(limit), ids),
+            "claim_approved_layouts",
+            "approved layouts",
+            "select * from captionacc.claim_approved_layouts(%s, %s::uuid[])",
+            (int(limit), ids),
         )
         return [approved_layout_from_row(r) for r in rows]
 
     def unstarted_claims(self, claimed_before: datetime, limit: int = 1000) -> list[WorkClaim]:
         rows = self._all(
-            "unstarted_claims", "run claims",
-            "select * from captionacc.unstarted_claims(%s, %s)", (claimed_before, int(limit)),
+            "unstarted_claims",
+            "run claims",
+            "select * from captionacc.unstarted_claims(%s, %s)",
+            (claimed_before, int(limit)),
         )
         return [work_claim_from_row(r) for r in rows]
 
@@ -339,8 +357,10 @@ class PostgresCatalog(Catalog):
         video_id = validate_uuid(claim.video_id, "video id")
         return bool(
             self._scalar(
-                f"release {claim.work} claim", f"video {video_id}",
-                "select captionacc.release_claim(%s, %s, %s)", (video_id, claim.work, claim.claimed_at),
+                f"release {claim.work} claim",
+                f"video {video_id}",
+                "select captionacc.release_claim(%s, %s, %s)",
+                (video_id, claim.work, claim.claimed_at),
             )
         )
 
@@ -355,7 +375,8 @@ class PostgresCatalog(Catalog):
         validate_choice(column, STATUS_COLUMNS, f"status column of video {video_id}")
         validate_choice(status, STATUSES, f"{column} of video {video_id}")
         self._scalar(
-            f"set {column}={status}", f"video {video_id}",
+            f"set {column}={status}",
+            f"video {video_id}",
             "select captionacc.set_video_status(%s, %s, %s, %s)",
             (video_id, column, status, None if error_details is None else Jsonb(error_details)),
         )
@@ -364,34 +385,45 @@ class PostgresCatalog(Catalog):
         video_id = validate_uuid(video_id, "video id")
         validate_choice(column, STATUS_COLUMNS, f"status column of video {video_id}")
         attempt = self._scalar(
-            f"begin_processing {column}", f"video {video_id}",
-            "select captionacc.begin_processing(%s, %s)", (video_id, column),
+            f"begin_processing {column}",
+            f"video {video_id}",
+            "select captionacc.begin_processing(%s, %s)",
+            (video_id, column),
         )
         return int(attempt)
 
     def record_metadata(self, video_id: str, metadata: VideoMetadata) -> None:
         video_id = validate_uuid(video_id, "video id")
         self._scalar(
-            "record_metadata", f"video {video_id}",
+            "record_metadata",
+            f"video {video_id}",
             "select captionacc.record_video_metadata(%s, %s, %s, %s, %s, %s)",
             (
-                video_id, metadata.duration_seconds, metadata.width, metadata.height,
-                metadata.fps, metadata.total_frames,
+                video_id,
+                metadata.duration_seconds,
+                metadata.width,
+                metadata.height,
+                metadata.fps,
+                metadata.total_frames,
             ),
         )
 
     def approve_layout(self, video_id: str, captions_run_id: str | None = None) -> None:
         video_id = validate_uuid(video_id, "video id")
         self._scalar(
-            "approve_layout", f"video {video_id}",
-            "select captionacc.approve_layout(%s, %s)", (video_id, captions_run_id),
+            "approve_layout",
+            f"video {video_id}",
+            "select captionacc.approve_layout(%s, %s)",
+            (video_id, captions_run_id),
         )
 
     def set_cropped_frames_version(self, video_id: str, version: int) -> None:
         video_id = validate_uuid(video_id, "video id")
         self._scalar(
-            "set_cropped_frames_version", f"video {video_id}",
-            "select captionacc.set_cropped_frames_version(%s, %s)", (video_id, int(version)),
+            "set_cropped_frames_version",
+            f"video {video_id}",
+            "select captionacc.set_cropped_frames_version(%s, %s)",
+            (video_id, int(version)),
         )
 
     def mark_deleted(self, video_id: str) -> None:
@@ -403,14 +435,18 @@ class PostgresCatalog(Catalog):
     def set_tenant_active(self, tenant_id: str, active: bool) -> None:
         tenant_id = validate_uuid(tenant_id, "tenant id")
         self._scalar(
-            "set_tenant_active", f"tenant {tenant_id}",
-            "select captionacc.set_tenant_active(%s, %s)", (tenant_id, bool(active)),
+            "set_tenant_active",
+            f"tenant {tenant_id}",
+            "select captionacc.set_tenant_active(%s, %s)",
+            (tenant_id, bool(active)),
         )
 
     def videos_in_processing(self, limit: int = 1000) -> list[ProcessingVideo]:
         rows = self._all(
-            "videos_in_processing", "videos in processing",
-            "select * from captionacc.videos_in_processing(%s)", (int(limit),),
+            "videos_in_processing",
+            "videos in processing",
+            "select * from captionacc.videos_in_processing(%s)",
+            (int(limit),),
         )
         return [processing_video_from_row(r) for r in rows]
 
@@ -419,8 +455,10 @@ class PostgresCatalog(Catalog):
         if not ids:
             return {}
         rows = self._all(
-            "refused_videos", f"{len(ids)} videos",
-            "select * from captionacc.refused_videos(%s::uuid[])", (ids,),
+            "refused_videos",
+            f"{len(ids)} videos",
+            "select * from captionacc.refused_videos(%s::uuid[])",
+            (ids,),
         )
         return refused_from_rows(rows)
 
@@ -429,8 +467,10 @@ class PostgresCatalog(Catalog):
     def set_video_archived(self, video_id: str, archived: bool = True) -> datetime | None:
         video_id = validate_uuid(video_id, "video id")
         return self._scalar(
-            "set_video_archived", f"video {video_id}",
-            "select captionacc.set_video_archived(%s, %s)", (video_id, bool(archived)),
+            "set_video_archived",
+            f"video {video_id}",
+            "select captionacc.set_video_archived(%s, %s)",
+            (video_id, bool(archived)),
         )
 
     def videos_to_purge(
@@ -442,7 +482,8 @@ class PostgresCatalog(Catalog):
     ) -> list[PurgeCandidate]:
         after_id = None if after is None else validate_uuid(after, "videos_to_purge cursor video id")
         rows = self._all(
-            "videos_to_purge", "videos to purge",
+            "videos_to_purge",
+            "videos to purge",
             "select * from captionacc.videos_to_purge(%s, %s, %s, %s)",
             (deleted_before, archived_before, int(limit), after_id),
         )
@@ -453,16 +494,20 @@ class PostgresCatalog(Catalog):
         if not ids:
             return []
         rows = self._all(
-            "mark_videos_purged", f"{len(ids)} videos",
-            "select video_id from captionacc.mark_videos_purged(%s::uuid[]) as purged(video_id)", (ids,),
+            "mark_videos_purged",
+            f"{len(ids)} videos",
+            "select video_id from captionacc.mark_videos_purged(%s::uuid[]) as purged(video_id)",
+            (ids,),
         )
         return sorted_ids(r["video_id"] for r in rows)
 
     def delete_tenant(self, tenant_id: str) -> list[str]:
         tenant_id = validate_uuid(tenant_id, "tenant id")
         rows = self._all(
-            "delete_tenant", f"tenant {tenant_id}",
-            "select video_id from captionacc.delete_tenant(%s) as deleted(video_id)", (tenant_id,),
+            "delete_tenant",
+            f"tenant {tenant_id}",
+            "select video_id from captionacc.delete_tenant(%s) as deleted(video_id)",
+            (tenant_id,),
         )
         return sorted_ids(r["video_id"] for r in rows)
 
@@ -492,8 +537,10 @@ class PostgresCatalog(Catalog):
         validate_choice(database, LOCK_DATABASES, f"lock database of video {video_id}")
         return bool(
             self._scalar(
-                f"release {kind} lock {database}", f"video {video_id}",
-                f"select captionacc.release_{kind}_lock(%s, %s, %s)", (video_id, database, holder),
+                f"release {kind} lock {database}",
+                f"video {video_id}",
+                f"select captionacc.release_{kind}_lock(%s, %s, %s)",
+                (video_id, database, holder),
             )
         )
 
@@ -524,14 +571,17 @@ class PostgresCatalog(Catalog):
         """What the web app does after a person edited a caption's extents."""
         video_id = validate_uuid(video_id, "video id")
         request_id = self._scalar(
-            "request_caption_ocr", f"video {video_id}",
-            "select captionacc.request_caption_ocr(%s, %s)", (video_id, int(caption_id)),
+            "request_caption_ocr",
+            f"video {video_id}",
+            "select captionacc.request_caption_ocr(%s, %s)",
+            (video_id, int(caption_id)),
         )
         return str(request_id)
 
     def claim_ocr_requests(self, limit: int = 100) -> list[OcrRequest]:
         rows = self._all(
-            "claim_ocr_requests", "caption OCR requests",
+            "claim_ocr_requests",
+            "caption OCR requests",
             "select id, video_id, caption_id, status from captionacc.claim_caption_ocr_requests(%s) "
             "order by video_id, caption_id",
             (int(limit),),
@@ -541,8 +591,10 @@ class PostgresCatalog(Catalog):
     def finish_ocr_request(self, request_id: str, error: str | None = None) -> None:
         request_id = validate_uuid(request_id, "ocr request id")
         self._scalar(
-            "finish_ocr_request", f"ocr request {request_id}",
-            "select captionacc.finish_caption_ocr_request(%s, %s)", (request_id, error),
+            "finish_ocr_request",
+            f"ocr request {request_id}",
+            "select captionacc.finish_caption_ocr_request(%s, %s)",
+            (request_id, error),
         )
 
     # ---- lifecycle -----------------------------------------------------------------------------

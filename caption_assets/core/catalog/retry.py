@@ -32,7 +32,11 @@ def catalog_retrying(
         exc = state.outcome.exception() if state.outcome else None
         logger.warning(
             "catalog %s for %s: transient failure (attempt %d/%d), retrying: %s",
-            op, subject, state.attempt_number, max_attempts, exc,
+            op,
+            subject,
+            state.attempt_number,
+            max_attempts,
+            exc,
         )
         if on_retry is not None:
             on_retry(exc)

@@ -25,10 +25,26 @@ from caption_assets.core.catalog.base import (
 )
 
 VIDEO_FIELDS = (
-    "id", "tenant_id", "storage_key", "uploaded_at", "deleted_at", "original_filename", "size_bytes",
-    "duration_seconds", "width", "height", "fps", "total_frames", "layout_status", "layout_error_details",
-    "layout_approved_at", "boundaries_status", "boundaries_error_details", "text_status",
-    "current_cropped_frames_version", "processing_attempt",
+    "id",
+    "tenant_id",
+    "storage_key",
+    "uploaded_at",
+    "deleted_at",
+    "original_filename",
+    "size_bytes",
+    "duration_seconds",
+    "width",
+    "height",
+    "fps",
+    "total_frames",
+    "layout_status",
+    "layout_error_details",
+    "layout_approved_at",
+    "boundaries_status",
+    "boundaries_error_details",
+    "text_status",
+    "current_cropped_frames_version",
+    "processing_attempt",
 )
 TENANT_FIELDS = ("id", "name", "tier", "auto_approve", "active")
 LOCK_STATE_FIELDS = ("lock_holder", "lock_kind", "expires_at")

@@ -132,9 +132,7 @@ def _install_status_hook(session: httpx.Client) -> None:
         session.event_hooks = hooks
 
 
-def error_for_response(
-    status: int | None, code: str | None, message: str
-) -> errors.CaptionAssetsError:
+def error_for_response(status: int | None, code: str | None, message: str) -> errors.CaptionAssetsError:
     """Map one PostgREST error answer to the project's taxonomy. A SQLSTATE wins: it is what the SQL
     function raised, and both adapters map it the same way. Without one the HTTP status decides:
     429 and 5xx are transient (gateway, PostgREST's PGRST000..003 while the database is away)."""
@@ -260,7 +258,9 @@ class SupabaseCatalog(Catalog):
         # .retry(False): supabase-py would retry GETs itself, on top of tenacity
         return self._run(op, subject, lambda rest: rest.rpc(fn, dict(params)).retry(False).execute().data)
 
-    def _select(self, op: str, subject: str, table: str, columns: tuple[str, ...], **eq: str) -> list[dict[str, Any]]:
+    def _select(
+        self, op: str, subject: str, table: str, columns: tuple[str, ...], **eq: str
+    ) -> list[dict[str, Any]]:
         def call(rest: SyncPostgrestClient) -> list[dict[str, Any]]:
             query = rest.table(table).select(",".join(columns))
             for column, value in eq.items():
@@ -277,7 +277,9 @@ class SupabaseCatalog(Catalog):
         validate_choice(tier, TIERS, f"tier of tenant {name!r}")
         op, subject = "ensure_tenant", f"tenant {name!r}"
         row = self._rpc(
-            op, subject, "ensure_tenant",
+            op,
+            subject,
+            "ensure_tenant",
             {"p_name": name, "p_tier": tier, "p_auto_approve": bool(auto_approve)},
         )
         return tenant_from_row(_row(op, subject, row))
@@ -307,7 +309,9 @@ class SupabaseCatalog(Catalog):
         validate_choice(layout_status, ("wait", "processing"), f"initial status of video {video_id}")
         op, subject = "insert_video", f"video {video_id}"
         row = self._rpc(
-            op, subject, "insert_video",
+            op,
+            subject,
+            "insert_video",
             {
                 "p_tenant_id": tenant_id,
                 "p_video_id": video_id,
@@ -332,14 +336,18 @@ class SupabaseCatalog(Catalog):
             after_at, after_id = after[0], validate_uuid(after[1], "pending_uploads cursor video id")
         op, subject = "pending_uploads", "pending uploads"
         rows = self._rpc(
-            op, subject, "pending_uploads",
+            op,
+            subject,
+            "pending_uploads",
             {"p_limit": int(limit), "p_after_wait_since": _isoformat(after_at), "p_after_video_id": after_id},
         )
         return [pending_upload_from_row(r) for r in _rows(op, subject, rows)]
 
     def approved_layouts(self, since: datetime | None, limit: int = 100) -> list[ApprovedLayout]:
         op, subject = "approved_layouts", "approved layouts"
-        rows = self._rpc(op, subject, "approved_layouts", {"p_since": _isoformat(since), "p_limit": int(limit)})
+        rows = self._rpc(
+            op, subject, "approved_layouts", {"p_since": _isoformat(since), "p_limit": int(limit)}
+        )
         return [approved_layout_from_row(r) for r in _rows(op, subject, rows)]
 
     def claim_pending_uploads(
@@ -361,7 +369,9 @@ class SupabaseCatalog(Catalog):
     def unstarted_claims(self, claimed_before: datetime, limit: int = 1000) -> list[WorkClaim]:
         op, subject = "unstarted_claims", "run claims"
         rows = self._rpc(
-            op, subject, "unstarted_claims",
+            op,
+            subject,
+            "unstarted_claims",
             {"p_claimed_before": _isoformat(claimed_before), "p_limit": int(limit)},
         )
         return [work_claim_from_row(r) for r in _rows(op, subject, rows)]
@@ -370,7 +380,9 @@ class SupabaseCatalog(Catalog):
         video_id = validate_uuid(claim.video_id, "video id")
         op, subject = f"release {claim.work} claim", f"video {video_id}"
         released = self._rpc(
-            op, subject, "release_claim",
+            op,
+            subject,
+            "release_claim",
             {"p_video_id": video_id, "p_work": claim.work, "p_claimed_at": _isoformat(claim.claimed_at)},
         )
         if not isinstance(released, bool):
@@ -388,8 +400,15 @@ class SupabaseCatalog(Catalog):
         validate_choice(column, STATUS_COLUMNS, f"status column of video {video_id}")
         validate_choice(status, STATUSES, f"{column} of video {video_id}")
         self._rpc(
-            f"set {column}={status}", f"video {video_id}", "set_video_status",
-            {"p_video_id": video_id, "p_column": column, "p_status": status, "p_error_details": error_details},
+            f"set {column}={status}",
+            f"video {video_id}",
+            "set_video_status",
+            {
+                "p_video_id": video_id,
+                "p_column": column,
+                "p_status": status,
+                "p_error_details": error_details,
+            },
         )
 
     def begin_processing(self, video_id: str, column: StatusColumn) -> int:
@@ -404,7 +423,9 @@ class SupabaseCatalog(Catalog):
     def record_metadata(self, video_id: str, metadata: VideoMetadata) -> None:
         video_id = validate_uuid(video_id, "video id")
         self._rpc(
-            "record_metadata", f"video {video_id}", "record_video_metadata",
+            "record_metadata",
+            f"video {video_id}",
+            "record_video_metadata",
             {
                 "p_video_id": video_id,
                 "p_duration_seconds": metadata.duration_seconds,
@@ -418,14 +439,18 @@ class SupabaseCatalog(Catalog):
     def approve_layout(self, video_id: str, captions_run_id: str | None = None) -> None:
         video_id = validate_uuid(video_id, "video id")
         self._rpc(
-            "approve_layout", f"video {video_id}", "approve_layout",
+            "approve_layout",
+            f"video {video_id}",
+            "approve_layout",
             {"p_video_id": video_id, "p_captions_run_id": captions_run_id},
         )
 
     def set_cropped_frames_version(self, video_id: str, version: int) -> None:
         video_id = validate_uuid(video_id, "video id")
         self._rpc(
-            "set_cropped_frames_version", f"video {video_id}", "set_cropped_frames_version",
+            "set_cropped_frames_version",
+            f"video {video_id}",
+            "set_cropped_frames_version",
             {"p_video_id": video_id, "p_version": int(version)},
         )
 
@@ -436,7 +461,9 @@ class SupabaseCatalog(Catalog):
     def set_tenant_active(self, tenant_id: str, active: bool) -> None:
         tenant_id = validate_uuid(tenant_id, "tenant id")
         self._rpc(
-            "set_tenant_active", f"tenant {tenant_id}", "set_tenant_active",
+            "set_tenant_active",
+            f"tenant {tenant_id}",
+            "set_tenant_active",
             {"p_tenant_id": tenant_id, "p_active": bool(active)},
         )
 
@@ -458,7 +485,9 @@ class SupabaseCatalog(Catalog):
     def set_video_archived(self, video_id: str, archived: bool = True) -> datetime | None:
         video_id = validate_uuid(video_id, "video id")
         op, subject = "set_video_archived", f"video {video_id}"
-        at = self._rpc(op, subject, "set_video_archived", {"p_video_id": video_id, "p_archived": bool(archived)})
+        at = self._rpc(
+            op, subject, "set_video_archived", {"p_video_id": video_id, "p_archived": bool(archived)}
+        )
         if at is not None and not isinstance(at, str):
             raise _unexpected(op, subject, at)
         return timestamp(at)
@@ -473,7 +502,9 @@ class SupabaseCatalog(Catalog):
         after_id = None if after is None else validate_uuid(after, "videos_to_purge cursor video id")
         op, subject = "videos_to_purge", "videos to purge"
         rows = self._rpc(
-            op, subject, "videos_to_purge",
+            op,
+            subject,
+            "videos_to_purge",
             {
                 "p_deleted_before": _isoformat(deleted_before),
                 "p_archived_before": _isoformat(archived_before),
@@ -505,7 +536,10 @@ class SupabaseCatalog(Catalog):
         op, subject = f"acquire {kind} lock {database}", f"video {video_id}"
 
         params: dict[str, Any] = {
-            "p_video_id": video_id, "p_database": database, "p_holder": holder, "p_ttl_seconds": int(ttl_seconds)
+            "p_video_id": video_id,
+            "p_database": database,
+            "p_holder": holder,
+            "p_ttl_seconds": int(ttl_seconds),
         }
 
         def call(rest: SyncPostgrestClient) -> LockResult:
@@ -514,9 +548,15 @@ class SupabaseCatalog(Catalog):
                 raise _unexpected(op, subject, acquired)
             # a loser reports who holds it; read right after, so it may already be free again
             state = _rows(
-                op, subject,
-                rest.table("video_database_state").select(",".join(LOCK_STATE_FIELDS))
-                .eq("video_id", video_id).eq("database", database).retry(False).execute().data,
+                op,
+                subject,
+                rest.table("video_database_state")
+                .select(",".join(LOCK_STATE_FIELDS))
+                .eq("video_id", video_id)
+                .eq("database", database)
+                .retry(False)
+                .execute()
+                .data,
             )
             return lock_result_from_state(acquired, state[0] if state else None)
 
@@ -527,7 +567,9 @@ class SupabaseCatalog(Catalog):
         validate_choice(database, LOCK_DATABASES, f"lock database of video {video_id}")
         op, subject = f"release {kind} lock {database}", f"video {video_id}"
         released = self._rpc(
-            op, subject, f"release_{kind}_lock",
+            op,
+            subject,
+            f"release_{kind}_lock",
             {"p_video_id": video_id, "p_database": database, "p_holder": holder},
         )
         if not isinstance(released, bool):
@@ -579,7 +621,9 @@ class SupabaseCatalog(Catalog):
     def finish_ocr_request(self, request_id: str, error: str | None = None) -> None:
         request_id = validate_uuid(request_id, "ocr request id")
         self._rpc(
-            "finish_ocr_request", f"ocr request {request_id}", "finish_caption_ocr_request",
+            "finish_ocr_request",
+            f"ocr request {request_id}",
+            "finish_caption_ocr_request",
             {"p_request_id": request_id, "p_error": error},
         )
 

@@ -71,10 +71,8 @@ class Compute(abc.ABC):
     def cropped_frames(self, job: VideoJob, version: int) -> CroppedResult: ...
 
     @abc.abstractmethod
-    def captions(
-        self, job: VideoJob, reocr_caption_ids: list[int] | None = None
-    ) -> CaptionsResult: ...
+    def captions(self, job: VideoJob, reocr_caption_ids: list[int] | None = None) -> CaptionsResult: ...
 
-    def cancel(self) -> None:
+    def cancel(self) -> None:  # noqa: B027 - optional: in-process compute keeps this no-op
         """Stop work started by this instance (a terminated run). In-process work has nothing
         to cancel."""

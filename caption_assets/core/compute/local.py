@@ -64,7 +64,5 @@ class LocalCompute(Compute):
     def cropped_frames(self, job: VideoJob, version: int) -> CroppedResult:
         return steps.cropped_frames_step(self._steps_store, job, version)
 
-    def captions(
-        self, job: VideoJob, reocr_caption_ids: list[int] | None = None
-    ) -> CaptionsResult:
+    def captions(self, job: VideoJob, reocr_caption_ids: list[int] | None = None) -> CaptionsResult:
         return steps.captions_step(self._steps_store, job, reocr_caption_ids)

@@ -169,9 +169,7 @@ class ModalCompute(Compute):
     def cropped_frames(self, job: VideoJob, version: int) -> CroppedResult:
         return self._run("cropped_frames", job.tenant_id, job.video_id, int(version))
 
-    def captions(
-        self, job: VideoJob, reocr_caption_ids: list[int] | None = None
-    ) -> CaptionsResult:
+    def captions(self, job: VideoJob, reocr_caption_ids: list[int] | None = None) -> CaptionsResult:
         ids = None if reocr_caption_ids is None else [int(i) for i in reocr_caption_ids]
         return self._run("captions", job.tenant_id, job.video_id, ids)
 
@@ -289,9 +287,7 @@ class ModalCompute(Compute):
         except Exception:  # best effort: Modal's own timeout ends the call if this cannot
             logger.exception("could not cancel Modal call %s", in_flight.info.call_id)
 
-    def _translate(
-        self, exc: Exception, step: str, where: str, call_id: str | None
-    ) -> BaseException:
+    def _translate(self, exc: Exception, step: str, where: str, call_id: str | None) -> BaseException:
         """The project error for an exception from Modal or from the remote step."""
         call = f"Modal call {call_id} of {where}" if call_id else f"Modal function {where}"
         detail = f"{type(exc).__name__}: {exc}".rstrip(": ")

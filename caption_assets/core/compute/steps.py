@@ -40,9 +40,7 @@ def _fetch_video(store: ArtifactStore, keys: VideoKeys, workdir: Path) -> Path:
 
 def _fetch_layout(store: ArtifactStore, keys: VideoKeys, workdir: Path) -> Path:
     if not store.exists(keys.layout_db()):
-        raise NotFoundError(
-            f"video {keys.video_id}: layout.db is missing; materialize layout_db first"
-        )
+        raise NotFoundError(f"video {keys.video_id}: layout.db is missing; materialize layout_db first")
     return store.get_gunzip_file(keys.layout_db(), workdir / "layout.db")
 
 
@@ -131,9 +129,7 @@ def cropped_frames_step(store: ArtifactStore, job: VideoJob, version: int) -> Cr
 
 def _fetch_raw_ocr(store: ArtifactStore, keys: VideoKeys, workdir: Path) -> Path:
     if not store.exists(keys.raw_ocr_db()):
-        raise NotFoundError(
-            f"video {keys.video_id}: raw-ocr.db is missing; materialize cropped_frames first"
-        )
+        raise NotFoundError(f"video {keys.video_id}: raw-ocr.db is missing; materialize cropped_frames first")
     return store.get_gunzip_file(keys.raw_ocr_db(), workdir / "raw-ocr.db")
 
 

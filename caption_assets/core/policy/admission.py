@@ -124,12 +124,16 @@ def enforcing(tier: str, limits: dict[str, TierLimits]) -> Iterator[None]:
     limit = limits.get(tier)
     if limit is None:
         raise AdmissionError(f"tier {tier!r} has no limits configured")
-    bound = None if _on_own_machine.get() else DecodeLimits(
-        label=f"the {tier} limit",
-        max_seconds=limit.max_duration_seconds,
-        duration_text=format_duration(limit.max_duration_seconds),
-        max_long_side=max(limit.max_width, limit.max_height),
-        max_short_side=min(limit.max_width, limit.max_height),
+    bound = (
+        None
+        if _on_own_machine.get()
+        else DecodeLimits(
+            label=f"the {tier} limit",
+            max_seconds=limit.max_duration_seconds,
+            duration_text=format_duration(limit.max_duration_seconds),
+            max_long_side=max(limit.max_width, limit.max_height),
+            max_short_side=min(limit.max_width, limit.max_height),
+        )
     )
     token = _enforced.set(bound)
     try:

@@ -83,11 +83,7 @@ def priority_for(
     """Priority of work of ``tier`` waiting since ``since``."""
     base = base_priority(tier, policy)
     age = now - since
-    if (
-        policy.enabled
-        and policy.max_wait_hours is not None
-        and age >= timedelta(hours=policy.max_wait_hours)
-    ):
+    if policy.enabled and policy.max_wait_hours is not None and age >= timedelta(hours=policy.max_wait_hours):
         return Priority(MAX_PRIORITY, base, MAX_PRIORITY - base, True)
     boost = age_boost(age, policy)
     return Priority(clamp(base + boost), base, boost, False)

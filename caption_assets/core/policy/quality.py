@@ -34,27 +34,35 @@ class Finding:
 def layout_findings(result: LayoutResult) -> list[Finding]:
     if result.region is not None:
         region = Finding(
-            "layout_has_caption_region", True, True, f"caption region {result.region}",
+            "layout_has_caption_region",
+            True,
+            True,
+            f"caption region {result.region}",
             {"confidence": result.confidence},
         )
     elif result.plausible_box_count == 0:
         region = Finding(
-            "layout_has_caption_region", True, True,
+            "layout_has_caption_region",
+            True,
+            True,
             "no text in any sampled frame: the video has no burned-in captions",
             {"boxes": result.box_count, "text_boxes": 0},
         )
     else:
         region = Finding(
-            "layout_has_caption_region", False, True,
+            "layout_has_caption_region",
+            False,
+            True,
             f"{result.plausible_box_count} text boxes were found but none recur as captions do; "
             "draw the caption region in the web app's layout annotation",
             {"boxes": result.box_count, "text_boxes": result.plausible_box_count},
         )
     low = result.region is not None and result.confidence < MIN_REGION_CONFIDENCE
     confidence = Finding(
-        "layout_region_confidence", not low, False,
-        f"region confidence {result.confidence:.2f}"
-        + (f" is below {MIN_REGION_CONFIDENCE}" if low else ""),
+        "layout_region_confidence",
+        not low,
+        False,
+        f"region confidence {result.confidence:.2f}" + (f" is below {MIN_REGION_CONFIDENCE}" if low else ""),
         {"confidence": result.confidence},
     )
     return [region, confidence]
@@ -90,14 +98,14 @@ def _cue_problems(captions: Iterable[Caption]) -> list[str]:
     return problems
 
 
-def captions_findings(
-    db_path: Path, duration_seconds: float | None, region_found: bool
-) -> list[Finding]:
+def captions_findings(db_path: Path, duration_seconds: float | None, region_found: bool) -> list[Finding]:
     problems = _schema_problems(db_path)
     captions: list[Caption] = [] if problems else read_captions(db_path)
     problems += _cue_problems(captions)
     valid = Finding(
-        "captions_db_valid", not problems, True,
+        "captions_db_valid",
+        not problems,
+        True,
         "schema, order and text are valid" if not problems else "; ".join(problems[:10]),
         {"captions": len(captions), "problems": len(problems)},
     )
@@ -112,7 +120,10 @@ def captions_findings(
     elif too_few:
         message += " is fewer than expected for a video with a caption region"
     plausible = Finding(
-        "captions_rate_plausible", not (too_many or too_few), False, message,
+        "captions_rate_plausible",
+        not (too_many or too_few),
+        False,
+        message,
         {"captions_per_minute": round(rate, 2)},
     )
     return [valid, plausible]

@@ -1,1 +1,2 @@
-"""Pure video, OCR and caption processing: no Dagster here (callable from tests, the CLI, Dagster or Modal)."""
+"""Pure video, OCR and caption processing: no Dagster here (callable from tests, the CLI, Dagster or
+Modal)."""

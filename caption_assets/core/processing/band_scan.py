@@ -62,9 +62,18 @@ def _read_job(segment: Segment, zone: int, band_width: int) -> _ReadJob | None:
         return None
     voters = segment.voting_samples()
     middle = voters[len(voters) // 2]
-    return _ReadJob(zone, segment.first, segment.last, segment.start_time, segment.end_time,
-                    segment.sample_count, [s.gray for s in voters], middle.text, analysis_scale(band_width),
-                    segment.carried)
+    return _ReadJob(
+        zone,
+        segment.first,
+        segment.last,
+        segment.start_time,
+        segment.end_time,
+        segment.sample_count,
+        [s.gray for s in voters],
+        middle.text,
+        analysis_scale(band_width),
+        segment.carried,
+    )
 
 
 @dataclass(frozen=True)
@@ -97,8 +106,17 @@ def _read(job: _ReadJob, previous: Future[_Read] | None) -> _Read:
                 reading = again
     if reading is None:
         reading = read_caption(job.frames, job.text_mask, job.mask_scale)
-    raw = RawReading(job.zone, job.first, job.last, job.start, job.end, job.samples, reading.text,
-                     reading.confidence, reading.reads)
+    raw = RawReading(
+        job.zone,
+        job.first,
+        job.last,
+        job.start,
+        job.end,
+        job.samples,
+        reading.text,
+        reading.confidence,
+        reading.reads,
+    )
     return _Read(raw, reading, time.thread_time() - started)
 
 
@@ -113,7 +131,9 @@ class BandScan:
         self.trackers = [ExtentTracker() for _ in zones]
         self.frames = 0
         self._started = time.perf_counter()
-        self._reader: BoundedSubmitter[_Read] = BoundedSubmitter(ocr.executor(), _PENDING_PER_CORE * cpu_count())
+        self._reader: BoundedSubmitter[_Read] = BoundedSubmitter(
+            ocr.executor(), _PENDING_PER_CORE * cpu_count()
+        )
         self._last: list[Future[_Read] | None] = [None for _ in zones]  # each zone's latest read
 
     def __enter__(self) -> BandScan:

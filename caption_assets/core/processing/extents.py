@@ -195,13 +195,21 @@ class ExtentTracker:
         else:
             current = self.segments[-1]
             later = (None, None) if after is None else (after.smoothed, after.edges)
-            change = sig.transition(current.held, previous.smoothed, sample.smoothed, sample.edges, *later, self.params)
+            change = sig.transition(
+                current.held, previous.smoothed, sample.smoothed, sample.edges, *later, self.params
+            )
             start = previous
             if not change.changed and self._before is not None and self._before.native >= current.first:
                 # a caption fading in over two or more sample intervals never differs enough from one
                 # sample to the next while being stable after: look from the sample before too
                 slow = sig.transition(
-                    None, self._before.smoothed, sample.smoothed, sample.edges, *later, self.params, via=previous.smoothed
+                    None,
+                    self._before.smoothed,
+                    sample.smoothed,
+                    sample.edges,
+                    *later,
+                    self.params,
+                    via=previous.smoothed,
                 )
                 if slow.changed:
                     change, start = slow, self._before

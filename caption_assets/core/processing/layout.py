@@ -111,9 +111,7 @@ def _plausible(box: Box, text: str, score: float, height: int) -> bool:
     """A horizontal line of caption size that reads as text (two letters or digits at least,
     recognised with some confidence): clutter detected as text is not."""
     return (
-        plausible_geometry(box, height)
-        and score >= MIN_TEXT_SCORE
-        and sum(ch.isalnum() for ch in text) >= 2
+        plausible_geometry(box, height) and score >= MIN_TEXT_SCORE and sum(ch.isalnum() for ch in text) >= 2
     )
 
 
@@ -173,10 +171,14 @@ def detect_zones(frames: list[FrameBoxes]) -> LayoutResult:
         # recurring: several frames (or a single frame for a short video's only caption)
         min_frames = 2 if len(frames) >= 4 else 1
         rejected = (
-            "too few frames" if len(frames_with) < min_frames
-            else "middle of the frame" if position is None
-            else "not centred" if offset > MAX_CENTRE_OFFSET
-            else "weak" if score < 0.05
+            "too few frames"
+            if len(frames_with) < min_frames
+            else "middle of the frame"
+            if position is None
+            else "not centred"
+            if offset > MAX_CENTRE_OFFSET
+            else "weak"
+            if score < 0.05
             else None
         )
         candidates.append(
@@ -258,12 +260,18 @@ def _overlay_items(items: list[_Item], samples: list[int], width: int) -> dict[i
                 members.append(row)
             elif left or right:
                 # centred captions that reach one edge reach both: this one runs off the frame
-                reasons.update({i: "cut by the frame edge" for i, b in zip(row, boxes)
-                                if b.x0 <= tolerance or b.x1 >= width - tolerance})
+                reasons.update(
+                    {
+                        i: "cut by the frame edge"
+                        for i, b in zip(row, boxes)
+                        if b.x0 <= tolerance or b.x1 >= width - tolerance
+                    }
+                )
     for track in _tracks(full_lines, samples, lambda a, b: _same_row(a[1], b[1])):
         # a ticker never shows the same text in the same place twice; a caption seen in two samples does
         stays = any(
-            fuzz.ratio(full_lines[k][2], full_lines[n][2]) >= SAME_TEXT and not _moved(full_lines[k], full_lines[n])
+            fuzz.ratio(full_lines[k][2], full_lines[n][2]) >= SAME_TEXT
+            and not _moved(full_lines[k], full_lines[n])
             for k, n in zip(track, track[1:])
         )
         if _held(full_lines, track) and not stays:
@@ -292,9 +300,7 @@ def _same_place_same_text(a: _Item, b: _Item) -> bool:
     return near and bool(text) and " ".join(text.split()) == " ".join(other_text.split())
 
 
-def _tracks(
-    items: list[_Item], samples: list[int], same: Callable[[_Item, _Item], bool]
-) -> list[list[int]]:
+def _tracks(items: list[_Item], samples: list[int], same: Callable[[_Item, _Item], bool]) -> list[list[int]]:
     """Runs of items that are ``same`` as one of the run's last few over consecutive samples (a few
     samples may miss it: OCR misses or misreads it now and then), as item indices in time order."""
     rank = {fi: k for k, fi in enumerate(samples)}
@@ -307,8 +313,14 @@ def _tracks(
         alive = [t for t in alive if rank[fi] - rank[items[tracks[t][-1]][0]] <= 1 + MISSED_SAMPLES]
         extended: set[int] = set()
         for i in by_frame.get(fi, []):
-            match = next((t for t in alive if t not in extended
-                          and any(same(items[j], items[i]) for j in tracks[t][-RECENT_READS:])), None)
+            match = next(
+                (
+                    t
+                    for t in alive
+                    if t not in extended and any(same(items[j], items[i]) for j in tracks[t][-RECENT_READS:])
+                ),
+                None,
+            )
             if match is None:
                 tracks.append([i])
                 match = len(tracks) - 1
@@ -327,7 +339,9 @@ def _rows(items: list[_Item], indices: list[int]) -> list[list[int]]:
 
 def _same_row(a: Box, b: Box) -> bool:
     overlap = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return overlap > 0.5 * min(a.height, b.height) and abs(a.height - b.height) <= 0.3 * max(a.height, b.height)
+    return overlap > 0.5 * min(a.height, b.height) and abs(a.height - b.height) <= 0.3 * max(
+        a.height, b.height
+    )
 
 
 def _moved(a: _Item, b: _Item) -> bool:
@@ -381,8 +395,11 @@ def _half_width(group: list[_Item], beside: list[Box], width: int, margin: float
     the lines seen still fit."""
     axis = width / 2
     lines = max(max(axis - b.x0, b.x1 - axis) for _, b, _ in group) + margin
-    clear = min((b.x0 - axis if b.x0 >= axis else axis - b.x1 if b.x1 <= axis else 0.0) for b in beside) \
-        if beside else axis
+    clear = (
+        min((b.x0 - axis if b.x0 >= axis else axis - b.x1 if b.x1 <= axis else 0.0) for b in beside)
+        if beside
+        else axis
+    )
     return min(axis, clear) if clear >= lines else axis
 
 
@@ -424,7 +441,9 @@ def _merge_overlapping(zones: list[Zone], width: int, height: int) -> list[Zone]
                 x0 = min(last.region.x, zone.region.x)
                 x1 = max(last.region.x + last.region.width, zone.region.x + zone.region.width)
                 keep = last if last.confidence >= zone.confidence else zone
-                merged[-1] = Zone(**{**asdict(keep), "region": Region(x0, y0, x1 - x0, y1 - y0).even(width, height)})
+                merged[-1] = Zone(
+                    **{**asdict(keep), "region": Region(x0, y0, x1 - x0, y1 - y0).even(width, height)}
+                )
                 continue
         merged.append(zone)
     return merged
@@ -472,8 +491,19 @@ def write_layout_db(path: Path, frames: list[FrameBoxes], result: LayoutResult) 
             db.execute(
                 "insert into zones (x, y, width, height, confidence, frame_share, centred, static_share,"
                 " line_height, box_count, position) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (r.x, r.y, r.width, r.height, zone.confidence, zone.frame_share, zone.centred,
-                 zone.static_share, zone.line_height, zone.box_count, zone.position),
+                (
+                    r.x,
+                    r.y,
+                    r.width,
+                    r.height,
+                    zone.confidence,
+                    zone.frame_share,
+                    zone.centred,
+                    zone.static_share,
+                    zone.line_height,
+                    zone.box_count,
+                    zone.position,
+                ),
             )
         region = result.region
         meta = {
@@ -508,9 +538,7 @@ def read_layout_db(path: Path) -> StoredLayout:
     db = sqlite3.connect(path)
     try:
         meta = dict(db.execute("select key, value from metadata").fetchall())
-        zones = [
-            Region(*row) for row in db.execute("select x, y, width, height from zones order by y")
-        ]
+        zones = [Region(*row) for row in db.execute("select x, y, width, height from zones order by y")]
     finally:
         db.close()
     raw = json.loads(meta.get("region", "null"))

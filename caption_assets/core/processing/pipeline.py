@@ -24,7 +24,13 @@ from caption_assets.core.processing.band_scan import BandScan
 from caption_assets.core.processing.chunks import ChunkWriter
 from caption_assets.core.processing.raw_ocr import RawOcr, RawReading, read_raw_ocr, write_raw_ocr
 from caption_assets.core.processing.raw_ocr import stats_of as raw_stats
-from caption_assets.core.processing.reading import SURE_READING, lines_within, read_caption, same_caption, vote
+from caption_assets.core.processing.reading import (
+    SURE_READING,
+    lines_within,
+    read_caption,
+    same_caption,
+    vote,
+)
 from caption_assets.core.processing.sampling import RATE, sampled
 from caption_assets.core.processing.subtitles import write_srt, write_vtt
 from caption_assets.core.processing.video import (
@@ -122,7 +128,7 @@ def run_full_frames(video_path: Path, out_dir: Path) -> FullFramesOutput:
     thumbs_dir.mkdir(parents=True, exist_ok=True)
     written: list[int] = []
     # only the GOPs holding a wanted frame are decoded (keyframe-aware seeks), not the whole file
-    for (target, frame), k in zip(frames_at(video_path, [k / RATE for k in wanted]), wanted):
+    for (_target, frame), k in zip(frames_at(video_path, [k / RATE for k in wanted]), wanted):
         rgb = to_rgb(frame, info.rotation)
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         name = f"frame_{k:010d}.jpg"
@@ -173,7 +179,10 @@ def _stored_layout(layout_db_path: Path, info: VideoInfo) -> lay.StoredLayout:
         stored = lay.read_layout_db(layout_db_path)
     except FileNotFoundError as exc:
         raise BadInputError(f"layout.db is missing: {exc}") from exc
-    if stored.frame_width is not None and (stored.frame_width, stored.frame_height) != (info.width, info.height):
+    if stored.frame_width is not None and (stored.frame_width, stored.frame_height) != (
+        info.width,
+        info.height,
+    ):
         raise BadInputError(
             f"layout.db was made for {stored.frame_width}x{stored.frame_height}, "
             f"the video is {info.width}x{info.height}"
@@ -221,10 +230,15 @@ def run_cropped_frames(
             readings, counts, timings = scan.finish(info.duration_seconds)
     finally:
         paths = writer.close()
-    write_raw_ocr(raw_ocr_path, RawOcr(zones, readings, {**_metadata(info, zones), "stats": json.dumps(counts)}))
+    write_raw_ocr(
+        raw_ocr_path, RawOcr(zones, readings, {**_metadata(info, zones), "stats": json.dumps(counts)})
+    )
     return CroppedOutput(
-        frame_count=min(count, max(1, total)), chunk_count=len(paths), chunk_paths=paths,
-        raw_ocr_path=raw_ocr_path, stats={**counts, **timings},
+        frame_count=min(count, max(1, total)),
+        chunk_count=len(paths),
+        chunk_paths=paths,
+        raw_ocr_path=raw_ocr_path,
+        stats={**counts, **timings},
     )
 
 
@@ -255,8 +269,13 @@ def _merge(found: list[RawReading]) -> list[RawReading]:
                 ballots[-1] += _ballot(item)
                 text, confidence = vote(ballots[-1])
                 merged[-1] = replace(
-                    last, last=item.last, end=item.end, samples=last.samples + item.samples,
-                    reads=last.reads + item.reads, text=text, confidence=confidence,
+                    last,
+                    last=item.last,
+                    end=item.end,
+                    samples=last.samples + item.samples,
+                    reads=last.reads + item.reads,
+                    text=text,
+                    confidence=confidence,
                 )
                 continue
         merged.append(item)
@@ -325,7 +344,9 @@ def _write_outputs(
     cdb.write_captions(captions_db_path, captions, metadata)
     srt = write_srt(captions, captions_db_path.with_name("captions.srt"))
     vtt = write_vtt(captions, captions_db_path.with_name("captions.vtt"))
-    return CaptionsOutput(captions=cdb.read_captions(captions_db_path), srt_path=srt, vtt_path=vtt, stats=stats)
+    return CaptionsOutput(
+        captions=cdb.read_captions(captions_db_path), srt_path=srt, vtt_path=vtt, stats=stats
+    )
 
 
 def _metadata(info: VideoInfo, zones: list[Region]) -> dict[str, str]:

@@ -135,7 +135,11 @@ def read_caption(
     ordered = [unique[len(unique) // 2]] + [f for i, f in enumerate(unique) if i != len(unique) // 2]
     width = reference.shape[1]
     reading = read_lines(ordered, _centred(ocr.reading_order(boxes), width)) if boxes else Reading("", 0.0, 0)
-    if not reading.text and text_mask is not None and np.count_nonzero(text_mask) >= min_text_pixels(text_mask.shape):
+    if (
+        not reading.text
+        and text_mask is not None
+        and np.count_nonzero(text_mask) >= min_text_pixels(text_mask.shape)
+    ):
         # nothing readable, yet the pixels show stable strokes: over busy texture (grass, foliage)
         # the detector takes the texture for text and the caption's small line drowns in it, so
         # look once more with everything but the stable strokes' surroundings flattened
@@ -173,7 +177,9 @@ WORD_GAP = 2.0  # line heights: wider than any gap between words of a caption li
 
 def _only_near(image: np.ndarray, text_mask: np.ndarray, scale: float) -> np.ndarray:
     """``image`` with every pixel far from ``text_mask``'s strokes set to the image's median grey."""
-    near = cv2.resize(text_mask.view(np.uint8), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+    near = cv2.resize(
+        text_mask.view(np.uint8), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST
+    )
     grow = max(3, image.shape[0] // 12) | 1
     near = cv2.dilate(near, np.ones((grow, grow), np.uint8)) > 0
     out = np.full_like(image, int(np.median(image)))
@@ -181,7 +187,9 @@ def _only_near(image: np.ndarray, text_mask: np.ndarray, scale: float) -> np.nda
     return out
 
 
-def read_lines(frames: list[np.ndarray], lines: list[list[ocr.Box]] | tuple[tuple[ocr.Box, ...], ...]) -> Reading:
+def read_lines(
+    frames: list[np.ndarray], lines: list[list[ocr.Box]] | tuple[tuple[ocr.Box, ...], ...]
+) -> Reading:
     """Recognise the boxes ``lines`` (from ``ocr.reading_order``) on the first two ``frames``, on the
     rest too when those two disagree on a line, and vote each box over the frames read."""
     flat = [box for line in lines for box in line]
@@ -219,7 +227,10 @@ def read_lines(frames: list[np.ndarray], lines: list[list[ocr.Box]] | tuple[tupl
         if words:
             out_lines.append(" ".join(words))
     return Reading(
-        "\n".join(out_lines), float(np.mean(scores)) if scores else 0.0, reads, tuple(tuple(line) for line in lines)
+        "\n".join(out_lines),
+        float(np.mean(scores)) if scores else 0.0,
+        reads,
+        tuple(tuple(line) for line in lines),
     )
 
 
@@ -232,8 +243,6 @@ def _dedup(frames: list[np.ndarray]) -> list[np.ndarray]:
     same reading, wasted time."""
     kept: list[np.ndarray] = []
     for frame in frames:
-        if not any(
-            frame.shape == other.shape and cv2.absdiff(frame, other).mean() < 1.0 for other in kept
-        ):
+        if not any(frame.shape == other.shape and cv2.absdiff(frame, other).mean() < 1.0 for other in kept):
             kept.append(frame)
     return kept

@@ -47,7 +47,9 @@ def sample_count(duration_seconds: float, rate: float = RATE) -> int:
     return max(1, math.ceil(duration_seconds * rate - 1e-6))
 
 
-def sampled(frames: Iterable[tuple[float, T]], end_time: float, rate: float = RATE) -> Iterator[tuple[int, T]]:
+def sampled(
+    frames: Iterable[tuple[float, T]], end_time: float, rate: float = RATE
+) -> Iterator[tuple[int, T]]:
     """(sample index, item) for every sample of a stream of (time, item) in presentation order."""
     clock = SampleClock(rate)
     previous: T | None = None

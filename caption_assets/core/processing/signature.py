@@ -20,17 +20,17 @@ used. No threshold here depends on the background's kind or speed.
 
 Whether the caption state changed between two consecutive samples a and b is not judged on those
 text pixels alone: a static textured background (grass, foliage, a brick wall) is as stable as a
-caption and would dilute any share of changed text pixels, and a caption over fast motion loses pixels
-to the neighbourhood rules above. Instead the change itself is looked for, with what the state
-held and the sample after b (c): strokes that *vanished* (high-contrast pixels unchanged over the
-state's sample pairs, changed from a to b) and strokes that *appeared* (high-contrast in b and c,
-changed from a to b, unchanged from b to c). A caption that appears, leaves or changes leaves a dense, glyph-sized cluster of such
-pixels along its line; moving background satisfies the three-sample condition only by scattered
-chance. The decision is local (the densest window one band-height wide), so it does not depend on
-how much static texture surrounds the caption. It proposes more changes than there are captions (a
-scene cut behind a caption also "appears"): the text read on both sides decides whether a proposed
-change is a new caption (``pipeline`` merges states that read the same), so this test is tuned to
-miss nothing rather than to propose nothing.
+caption and would dilute any share of changed text pixels, and a caption over fast motion loses
+pixels to the neighbourhood rules above. Instead the change itself is looked for, with what the
+state held and the sample after b (c): strokes that *vanished* (high-contrast pixels unchanged over
+the state's sample pairs, changed from a to b) and strokes that *appeared* (high-contrast in b and
+c, changed from a to b, unchanged from b to c). A caption that appears, leaves or changes leaves a
+dense, glyph-sized cluster of such pixels along its line; moving background satisfies the
+three-sample condition only by scattered chance. The decision is local (the densest window one
+band-height wide), so it does not depend on how much static texture surrounds the caption. It
+proposes more changes than there are captions (a scene cut behind a caption also "appears"): the
+text read on both sides decides whether a proposed change is a new caption (``pipeline`` merges
+states that read the same), so this test is tuned to miss nothing rather than to propose nothing.
 """
 
 from __future__ import annotations
@@ -222,7 +222,9 @@ def _window_sums(mask: np.ndarray) -> np.ndarray:
     return np.convolve(profile, np.ones(width, dtype=np.int64), mode="valid")
 
 
-def kept_share(strokes: np.ndarray, still: np.ndarray, params: SignatureParams = DEFAULT_PARAMS) -> float | None:
+def kept_share(
+    strokes: np.ndarray, still: np.ndarray, params: SignatureParams = DEFAULT_PARAMS
+) -> float | None:
     """Of ``strokes`` (what a caption state held), the share that is ``still`` (unchanged) in the
     next sample, in the window where the most were lost (only windows with a caption's worth of
     strokes count). None when there is no such window (nothing was held)."""
@@ -234,7 +236,9 @@ def kept_share(strokes: np.ndarray, still: np.ndarray, params: SignatureParams =
     return float((kept[dense] / total[dense]).min())
 
 
-def strokes_outside(text: np.ndarray, boxes: list, scale: float, params: SignatureParams = DEFAULT_PARAMS) -> bool:
+def strokes_outside(
+    text: np.ndarray, boxes: list, scale: float, params: SignatureParams = DEFAULT_PARAMS
+) -> bool:
     """Does ``text`` (a sample's text pixels at ``scale`` of the band) hold a caption's worth of
     strokes outside ``boxes`` (band pixels, grown by half a line so stroke rims stay inside)? Then
     something other than the boxes' lines is on screen."""

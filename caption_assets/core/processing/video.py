@@ -65,6 +65,7 @@ def _check_time(name: str, seconds: float) -> None:
         limit = limits.duration_text or f"{limits.max_seconds:g} s"
         raise AdmissionError(f"{name}: duration exceeds {limits.label} of {limit} (decoding stopped there)")
 
+
 # Demuxers of still images: FFmpeg opens a PNG or JPEG (whatever its file name) as a one-frame
 # "video"; such a file is a picture, not something with captions over time.
 _IMAGE_DEMUXERS = {"image2", "image2pipe"}
@@ -73,6 +74,7 @@ _IMAGE_DEMUXERS = {"image2", "image2pipe"}
 def _reason(exc: BaseException) -> str:
     """FFmpeg's reason without the file name it appends (a worker's temporary path)."""
     return str(getattr(exc, "strerror", None) or type(exc).__name__)
+
 
 # Planar YUV layouts whose planes can be cropped directly (luma first, then two chroma planes).
 _PLANAR_YUV = {
@@ -333,8 +335,9 @@ def crop_yuv420(frame: av.VideoFrame, region: Region, rotation: int) -> tuple[np
     return tuple(np.ascontiguousarray(np.rot90(p, turns)) if turns else p.copy() for p in planes)
 
 
-def _keyframe_times(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                    origin: float, tb: float) -> list[float]:
+def _keyframe_times(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, origin: float, tb: float
+) -> list[float]:
     """Presentation times (seconds from ``origin``) of the key frames, from a demux pass (no decoding)."""
     times = []
     for packet in container.demux(stream):
@@ -410,7 +413,9 @@ def frames_at(path: Path, times: list[float]) -> Iterator[tuple[float, av.VideoF
         container.close()
 
 
-def _pick(frames: Iterator[tuple[float, av.VideoFrame]], targets: list[float]) -> Iterator[tuple[float, av.VideoFrame]]:
+def _pick(
+    frames: Iterator[tuple[float, av.VideoFrame]], targets: list[float]
+) -> Iterator[tuple[float, av.VideoFrame]]:
     previous = None
     i = 0
     for t, frame in frames:

@@ -76,9 +76,7 @@ class LocalStore(ArtifactStore):
         tmp_name: str | None = None
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".part", dir=target.parent
-            )
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
             os.replace(tmp_name, target)

@@ -225,9 +225,7 @@ class S3Store(ArtifactStore):
                 )
             if code in _TRANSIENT_CODES or status >= 500 or status == 429:
                 return StoreUnavailableError(f"{action} {where}: {code or status} {message}")
-            return StoreError(
-                f"{action} {where}: {code or status} {message}", bucket=self.bucket, key=key
-            )
+            return StoreError(f"{action} {where}: {code or status} {message}", bucket=self.bucket, key=key)
         if isinstance(exc, _TRANSIENT_BOTO_ERRORS):
             return StoreUnavailableError(f"{action} {where}: {type(exc).__name__}: {exc}")
         return exc
@@ -353,15 +351,16 @@ class S3Store(ArtifactStore):
             "put",
             key,
             lambda: self.client.upload_fileobj(
-                stream, self.bucket, key, ExtraArgs=self._extra(content_type) or None,
+                stream,
+                self.bucket,
+                key,
+                ExtraArgs=self._extra(content_type) or None,
                 Config=self.transfer_config,
             ),
             retryable=False,
         )
 
-    def _put_seekable(
-        self, key: str, fh: BinaryIO, content_type: str | None, size: int | None
-    ) -> None:
+    def _put_seekable(self, key: str, fh: BinaryIO, content_type: str | None, size: int | None) -> None:
         start = fh.tell()
         extra = self._extra(content_type)
         if size is not None and size < self.multipart_threshold:
@@ -369,6 +368,7 @@ class S3Store(ArtifactStore):
             def upload() -> Any:
                 return self.client.put_object(Bucket=self.bucket, Key=key, Body=fh, **extra)
         else:
+
             def upload() -> Any:
                 # multipart above the threshold; at most a few parts are in memory at a time
                 return self.client.upload_fileobj(
@@ -400,9 +400,7 @@ class S3Store(ArtifactStore):
                 def download() -> None:
                     fh.seek(0)
                     fh.truncate()
-                    self.client.download_fileobj(
-                        self.bucket, key, fh, Config=self.transfer_config
-                    )
+                    self.client.download_fileobj(self.bucket, key, fh, Config=self.transfer_config)
 
                 try:
                     self._call("get", key, download)
@@ -445,9 +443,7 @@ class S3Store(ArtifactStore):
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": 1000}
             if token:
                 kwargs["ContinuationToken"] = token
-            page = self._call(
-                "list", prefix, lambda kwargs=kwargs: self.client.list_objects_v2(**kwargs)
-            )
+            page = self._call("list", prefix, lambda kwargs=kwargs: self.client.list_objects_v2(**kwargs))
             for item in page.get("Contents", []) or []:
                 yield item["Key"]
             if not page.get("IsTruncated"):

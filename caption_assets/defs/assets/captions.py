@@ -1,34 +1,33 @@
 """captions_job's assets: the caption band (10 Hz WebM chunks, and the caption states read from the
 same decode), then captions.db + SRT/VTT."""
 
-
 import tempfile
 from functools import partial
 from pathlib import Path
 
 import dagster as dg
 
+from caption_assets.core.catalog import lifecycle
+from caption_assets.core.catalog.base import Catalog
+from caption_assets.core.errors import PermanentError
+from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy import quality
+from caption_assets.core.store.base import ArtifactStore
 from caption_assets.defs.assets.layout import layout_db
 from caption_assets.defs.assets.runtime import (
-    compute_metadata,
     COMPUTE_RETRY_POLICY,
     VideoContext,
+    compute_metadata,
     load_video,
     status_guard,
     video_locks,
 )
-from caption_assets.core.catalog import lifecycle
-from caption_assets.core.catalog.base import Catalog
 from caption_assets.defs.checks import to_check_result
-from caption_assets.core.errors import PermanentError
-from caption_assets.core.keys import VideoKeys
 from caption_assets.defs.partitions import videos_partitions
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.compute import ComputeResource
 from caption_assets.defs.resources.store import StoreResource
 from caption_assets.defs.runs import CaptionsConfig
-from caption_assets.core.store.base import ArtifactStore
 
 CAPTIONS_CHECKS = [
     dg.AssetCheckSpec(

@@ -1,14 +1,15 @@
 """layout_job's assets: full frames at 0.1 Hz, then OCR boxes and the caption region."""
 
-
 from dataclasses import asdict
 from functools import partial
 
 import dagster as dg
 
+from caption_assets.core.catalog import lifecycle
+from caption_assets.core.catalog.base import VideoMetadata
+from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy import quality
 from caption_assets.core.policy.admission import admit, enforcing
-from caption_assets.defs.checks import to_check_result
 from caption_assets.defs.assets.runtime import (
     COMPUTE_RETRY_POLICY,
     compute_metadata,
@@ -16,9 +17,7 @@ from caption_assets.defs.assets.runtime import (
     status_guard,
     video_locks,
 )
-from caption_assets.core.catalog import lifecycle
-from caption_assets.core.catalog.base import VideoMetadata
-from caption_assets.core.keys import VideoKeys
+from caption_assets.defs.checks import to_check_result
 from caption_assets.defs.partitions import videos_partitions
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.compute import ComputeResource

@@ -127,9 +127,7 @@ def status_guard(
         try:
             failed(details)
         except Exception as write_exc:  # the run-failure sensor is the second chance
-            context.log.error(
-                f"could not record the error of video {context.partition_key}: {write_exc}"
-            )
+            context.log.error(f"could not record the error of video {context.partition_key}: {write_exc}")
         if transient:
             raise
         raise dg.Failure(description=message, allow_retries=False) from exc
@@ -162,7 +160,12 @@ class HeldLocks:
     """The server locks a step holds; ``check`` before recording a result."""
 
     def __init__(
-        self, catalog: Catalog, video_id: str, holder: str, databases: Sequence[LockDatabase], ttl_seconds: int
+        self,
+        catalog: Catalog,
+        video_id: str,
+        holder: str,
+        databases: Sequence[LockDatabase],
+        ttl_seconds: int,
     ) -> None:
         self._catalog = catalog
         self._video_id = video_id

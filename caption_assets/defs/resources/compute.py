@@ -34,9 +34,7 @@ class ComputeResource(dg.ConfigurableResource):
         # the run's logger, so every Modal call id appears in the run's logs without asset code
         self._log = context.log
 
-    def get(
-        self, store: ArtifactStore, on_call: Callable[[CallInfo], None] | None = None
-    ) -> Compute:
+    def get(self, store: ArtifactStore, on_call: Callable[[CallInfo], None] | None = None) -> Compute:
         """The compute backend. ``on_call`` (Modal only) hears each spawned call's id; the
         returned ``ModalCompute`` also keeps it as ``last_call_id`` for materialization metadata."""
         if self.backend == "local":
@@ -58,6 +56,4 @@ class ComputeResource(dg.ConfigurableResource):
 
     def _log_call(self, info: CallInfo) -> None:
         if self._log is not None:
-            self._log.info(
-                f"{info.step}: Modal call {info.call_id} of {info.app_name}/{info.function_name}"
-            )
+            self._log.info(f"{info.step}: Modal call {info.call_id} of {info.app_name}/{info.function_name}")

@@ -3,12 +3,11 @@ was given reaches every asset and sensor (and shows in the UI's resource page), 
 reading the environment on its own."""
 
 # no `from __future__ import annotations`: Dagster reads the field annotations at runtime
-from typing import Optional
 
 import dagster as dg
 
-from caption_assets.core.policy.admission import DEFAULT_LIMITS, TierLimits
 from caption_assets.core.config import Settings
+from caption_assets.core.policy.admission import DEFAULT_LIMITS, TierLimits
 from caption_assets.core.policy.priority import PriorityPolicy
 
 # the defaults of the environment-driven Settings, without reading the environment
@@ -33,7 +32,7 @@ class PlatformSettings(dg.ConfigurableResource):
     # tiers not named keep DEFAULT_LIMITS
     tier_limits: dict[str, TierLimitsConfig] = {}
     retention_deleted_grace_hours: float = _DEFAULTS.retention_deleted_grace_hours
-    retention_archived_days: Optional[float] = _DEFAULTS.retention_archived_days
+    retention_archived_days: float | None = _DEFAULTS.retention_archived_days
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PlatformSettings":

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from caption_assets.defs.assets.captions import captions_db
 from caption_assets.core.catalog import lifecycle
 from caption_assets.core.catalog.base import OcrRequest
-from caption_assets.defs.jobs import captions_job
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.processing.captions_db import read_captions
+from caption_assets.core.store.base import ArtifactStore
+from caption_assets.defs.assets.captions import captions_db
+from caption_assets.defs.jobs import captions_job
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.settings import PlatformSettings
 from caption_assets.defs.resources.store import StoreResource
@@ -23,7 +24,6 @@ from caption_assets.defs.runs import (
     reocr_run_key,
     run_tags,
 )
-from caption_assets.core.store.base import ArtifactStore
 
 
 def _split_known(
@@ -74,7 +74,9 @@ def caption_ocr_requests(
         tenant = cat.get_tenant(video.tenant_id)
         items, unknown = _split_known(artifacts, VideoKeys(tenant.id, video_id), items)
         for r in unknown:
-            lifecycle.ocr_request_finished(cat, r.id, error=f"caption {r.caption_id} is not in the video's captions.db")
+            lifecycle.ocr_request_finished(
+                cat, r.id, error=f"caption {r.caption_id} is not in the video's captions.db"
+            )
         if unknown:
             context.log.warning(
                 f"OCR requests for video {video_id}: captions {[r.caption_id for r in unknown]} "

@@ -1,5 +1,5 @@
-"""Queue aging (docs/architecture.md, sensors): queued runs are re-tagged with the priority their age gives them
-now, so a run that waits really climbs the queue, and one that waited past ``max_wait_hours`` jumps
+"""Queue aging (docs/architecture.md, sensors): queued runs are re-tagged with the priority their age
+gives them now, so a run that waits really climbs the queue, and one that waited past ``max_wait_hours`` jumps
 to the top (the starvation guard).
 
 Why re-tagging works, checked in dagster 1.13's source:
@@ -14,7 +14,7 @@ Why re-tagging works, checked in dagster 1.13's source:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -46,7 +46,7 @@ def run_since(tags: Mapping[str, str], created: datetime) -> datetime:
             since = datetime.fromisoformat(raw)
         except ValueError:
             pass  # a hand-edited tag must not stop the queue from aging: fall back
-    return since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    return since if since.tzinfo else since.replace(tzinfo=UTC)
 
 
 def _current_priority(tags: Mapping[str, str]) -> int | None:
@@ -121,11 +121,7 @@ def retag_queued_runs(instance: dg.DagsterInstance, now: datetime, policy: Prior
     description="Raises the dagster/priority of queued runs as they wait (tier base + age, and 100 "
     "past max_wait_hours) so the queued run coordinator cannot starve low tiers.",
 )
-def queued_run_aging(
-    context: dg.SensorEvaluationContext, settings: PlatformSettings
-) -> dg.SkipReason:
-    changed = retag_queued_runs(
-        context.instance, datetime.now(timezone.utc), settings.priority_policy()
-    )
+def queued_run_aging(context: dg.SensorEvaluationContext, settings: PlatformSettings) -> dg.SkipReason:
+    changed = retag_queued_runs(context.instance, datetime.now(UTC), settings.priority_policy())
     # a sensor without a job only reports; the skip reason shows the work done in the UI
     return dg.SkipReason(f"re-tagged {changed} queued run(s)")

@@ -20,7 +20,7 @@ def cancel_refused_runs(instance: dg.DagsterInstance, catalog: CatalogResource) 
         return []
     refused = catalog.get().refused_videos(list(by_video))
     cancelled: list[str] = []
-    for video_id, reason in refused.items():
+    for video_id in refused:
         for run in by_video.get(video_id, []):
             instance.run_coordinator.cancel_run(run.run_id)
             cancelled.append(run.run_id)

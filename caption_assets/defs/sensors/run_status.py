@@ -2,7 +2,6 @@
 (crashes, a killed worker) and terminations. No video stays ``processing`` after its run ended,
 and the run's locks are freed."""
 
-
 import dagster as dg
 
 from caption_assets.core.catalog import lifecycle
@@ -20,9 +19,7 @@ from caption_assets.defs.runs import (
 )
 
 
-def columns_for_run(
-    run: dg.DagsterRun, instance: dg.DagsterInstance | None = None
-) -> list[StatusColumn]:
+def columns_for_run(run: dg.DagsterRun, instance: dg.DagsterInstance | None = None) -> list[StatusColumn]:
     assets = assets_of_run(run, instance)
     columns: list[StatusColumn] = []
     if assets & LAYOUT_ASSETS:
@@ -75,9 +72,7 @@ def _step_failure_reason(context: dg.RunFailureSensorContext) -> str:
     minimum_interval_seconds=5,
     description="Writes 'error' with details for a failed run's video and releases its locks.",
 )
-def run_failures_to_catalog(
-    context: dg.RunFailureSensorContext, catalog: CatalogResource
-) -> None:
+def run_failures_to_catalog(context: dg.RunFailureSensorContext, catalog: CatalogResource) -> None:
     changed = settle_ended_run(
         catalog.get(),
         context.dagster_run,
@@ -96,9 +91,5 @@ def run_failures_to_catalog(
     minimum_interval_seconds=5,
     description="A terminated run's video goes to 'error' (retryable) and its locks are released.",
 )
-def run_cancellations_to_catalog(
-    context: dg.RunStatusSensorContext, catalog: CatalogResource
-) -> None:
-    settle_ended_run(
-        catalog.get(), context.dagster_run, "was terminated", "terminated", context.instance
-    )
+def run_cancellations_to_catalog(context: dg.RunStatusSensorContext, catalog: CatalogResource) -> None:
+    settle_ended_run(catalog.get(), context.dagster_run, "was terminated", "terminated", context.instance)

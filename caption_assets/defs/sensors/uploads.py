@@ -1,6 +1,5 @@
 """new_uploads and layout_approvals: catalog rows in, run requests out."""
 
-
 import dagster as dg
 
 from caption_assets.core.catalog import lifecycle
@@ -47,9 +46,7 @@ def new_uploads(
     ]
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=partition_requests(
-            context.instance, [p.video_id for p in pending]
-        ),
+        dynamic_partitions_requests=partition_requests(context.instance, [p.video_id for p in pending]),
     )
 
 
@@ -77,7 +74,5 @@ def layout_approvals(
     ]
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=partition_requests(
-            context.instance, [a.video_id for a in approved]
-        ),
+        dynamic_partitions_requests=partition_requests(context.instance, [a.video_id for a in approved]),
     )
