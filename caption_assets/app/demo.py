@@ -70,7 +70,7 @@ def _texture() -> np.ndarray:
     # smooth coloured noise twice the frame width, so the scene can pan behind the captions
     rng = np.random.default_rng(_SEED)
     small = rng.uniform(0, 255, (HEIGHT // 8 + 2, (2 * WIDTH) // 8 + 2, 3)).astype(np.uint8)
-    big = np.asarray(Image.fromarray(small).resize((2 * WIDTH + 16, HEIGHT + 16), Image.BICUBIC))
+    big = np.asarray(Image.fromarray(small).resize((2 * WIDTH + 16, HEIGHT + 16), Image.Resampling.BICUBIC))
     return big[:HEIGHT, :]
 
 

@@ -216,7 +216,8 @@ def repair_after_crash(instance: dg.DagsterInstance, catalog: Catalog) -> list[s
         if run is None:
             continue
         failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-        reason = (failures[-1].dagster_event.message if failures else None) or "its process is gone"
+        event = failures[-1].dagster_event if failures else None
+        reason = (event.message if event is not None else None) or "its process is gone"
         changed = settle_ended_run(catalog, run, "failed", reason, instance)
         video = run.tags.get("dagster/partition", "?")
         lines.append(

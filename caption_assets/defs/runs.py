@@ -123,7 +123,8 @@ def reocr_run_config(caption_ids: Iterable[int], request_ids: Iterable[str]) -> 
 
 def ocr_request_ids(run: dg.DagsterRun) -> list[str]:
     """The OCR requests a run was asked to answer (none for a run without captions config)."""
-    raw: Any = (run.run_config or {}).get("ops", {}).get(CAPTIONS_OP, {}).get("config")
+    run_config: Any = run.run_config or {}
+    raw: Any = run_config.get("ops", {}).get(CAPTIONS_OP, {}).get("config")
     if not raw:
         return []
     return list(CaptionsConfig(**raw).ocr_request_ids)

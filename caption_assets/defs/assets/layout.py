@@ -157,7 +157,10 @@ def layout_db(
             **compute_metadata(backend),
             **vc.metadata(),
             "region": dg.MetadataValue.json(
-                None if result.region is None else dict(zip(("x", "y", "width", "height"), result.region))
+                # no region found shows as JSON null
+                None  # type: ignore[arg-type]
+                if result.region is None
+                else dict(zip(("x", "y", "width", "height"), result.region))
             ),
             "confidence": result.confidence,
             "frames": result.frame_count,

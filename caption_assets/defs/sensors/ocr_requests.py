@@ -71,7 +71,10 @@ def caption_ocr_requests(
             context.log.warning(f"OCR requests for video {video_id} refused: {refused[video_id]}")
             continue
         video = cat.get_video(video_id)
+        # a claimed request's video and tenant exist: the rows reference them
+        assert video is not None, f"video {video_id} of claimed OCR requests is gone"
         tenant = cat.get_tenant(video.tenant_id)
+        assert tenant is not None, f"tenant of video {video_id} is gone"
         items, unknown = _split_known(artifacts, VideoKeys(tenant.id, video_id), items)
         for r in unknown:
             lifecycle.ocr_request_finished(
