@@ -1,0 +1,78 @@
+"""The Definitions load in-process for every adapter combination the settings can name, and hold
+exactly the expected assets, checks, jobs, sensors and schedules. Nothing is contacted: secrets
+are EnvVars read only when a resource is used, and adapters connect on first use."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from caption_assets.core.config import Settings
+from caption_assets.defs.definitions import build_definitions
+
+pytestmark = pytest.mark.unit
+
+ASSETS = ["captions_db", "cropped_frames", "full_frames", "layout_db"]
+CHECKS = [
+    ("captions_db", "captions_db_valid"),
+    ("captions_db", "captions_rate_plausible"),
+    ("layout_db", "layout_has_caption_region"),
+    ("layout_db", "layout_region_confidence"),
+]
+JOBS = [
+    "captions_job",
+    "delete_tenant_job",
+    "layout_job",
+    "maintenance_job",
+    "retention_job",
+    "video_job",
+]
+SENSORS = [
+    "caption_ocr_requests",
+    "layout_approvals",
+    "new_uploads",
+    "queued_run_aging",
+    "refused_work",
+    "run_cancellations_to_catalog",
+    "run_failures_to_catalog",
+]
+SCHEDULES = [
+    ("maintenance_job_schedule", "*/5 * * * *", "maintenance_job"),
+    ("retention_job_schedule", "17 3 * * *", "retention_job"),
+]
+COMBINATIONS = list(itertools.product(["postgres", "supabase"], ["local", "s3"], ["local", "modal"]))
+
+
+@pytest.mark.parametrize(("catalog", "store", "compute"), COMBINATIONS)
+def test_definitions_load_for_every_adapter_combination(
+    tmp_path: Path, catalog: str, store: str, compute: str
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        catalog=catalog,  # type: ignore[arg-type]
+        store=store,  # type: ignore[arg-type]
+        compute=compute,  # type: ignore[arg-type]
+        # addresses nobody listens on: loading must not reach them
+        supabase_url="http://127.0.0.1:9",
+        s3_bucket="captions",
+        s3_endpoint_url="http://127.0.0.1:9",
+        database_url="postgresql://nobody@127.0.0.1:9/none" if catalog == "postgres" else None,
+    )
+    defs = build_definitions(settings)
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+
+    assert sorted(k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()) == ASSETS
+    assert sorted((k.asset_key.to_user_string(), k.name) for k in repo.asset_graph.asset_check_keys) == CHECKS
+    assert sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")) == JOBS
+    assert sorted(s.name for s in repo.sensor_defs) == SENSORS
+    assert sorted((s.name, s.cron_schedule, s.job_name) for s in repo.schedule_defs) == SCHEDULES
+
+    resources = defs.resources or {}
+    assert sorted(resources) == ["catalog", "compute", "settings", "store"]
+    assert resources["catalog"].backend == catalog
+    assert resources["store"].backend == store
+    assert resources["compute"].backend == compute
