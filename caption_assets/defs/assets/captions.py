@@ -9,6 +9,7 @@ import dagster as dg
 
 from caption_assets.core.catalog import lifecycle
 from caption_assets.core.catalog.base import Catalog
+from caption_assets.core.compute.watch import stopped_when
 from caption_assets.core.errors import PermanentError
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy import quality
@@ -81,7 +82,9 @@ def cropped_frames(
             version = vc.video.current_cropped_frames_version + 1
             artifacts = store.get(tenant_exists=cat.tenant_exists)
             backend = compute.get(artifacts)
-            result = backend.cropped_frames(vc.job, version)
+            # a lock lost while the scan runs stops it then, not after the whole call
+            with stopped_when(backend, locks.check):
+                result = backend.cropped_frames(vc.job, version)
             locks.check()
             # bumped only now: every chunk of the new version is stored
             cat.set_cropped_frames_version(vc.video.id, version)
@@ -144,7 +147,8 @@ def captions_db(
             lifecycle.captions_started(cat, vc.video.id, "text_status")
             artifacts = store.get(tenant_exists=cat.tenant_exists)
             backend = compute.get(artifacts)
-            result = backend.captions(vc.job, reocr_caption_ids=reocr)
+            with stopped_when(backend, locks.check):
+                result = backend.captions(vc.job, reocr_caption_ids=reocr)
             keys = VideoKeys(vc.tenant.id, vc.video.id)
             with tempfile.TemporaryDirectory(prefix="caption_assets_check_") as tmp:
                 db = artifacts.get_gunzip_file(keys.captions_db(), Path(tmp) / "captions.db")

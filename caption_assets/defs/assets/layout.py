@@ -7,6 +7,7 @@ import dagster as dg
 
 from caption_assets.core.catalog import lifecycle
 from caption_assets.core.catalog.base import VideoMetadata
+from caption_assets.core.compute.watch import stopped_when
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy import quality
 from caption_assets.core.policy.admission import admit, enforcing
@@ -137,8 +138,9 @@ def layout_db(
         backend = compute.get(artifacts)
         # layout.db is what a person edits in the web app under their client lock; a lock lost
         # meanwhile fails the step at the end of the block, before anything is recorded
-        with video_locks(cat, vc.video.id, holder=context.run.run_id, databases=("layout",)):
-            result = backend.layout(vc.job)
+        with video_locks(cat, vc.video.id, holder=context.run.run_id, databases=("layout",)) as locks:
+            with stopped_when(backend, locks.check):
+                result = backend.layout(vc.job)
         findings = quality.layout_findings(result)
         blocking_failed = [f for f in findings if f.blocking and not f.passed]
         lifecycle.layout_finished(
