@@ -74,9 +74,10 @@ def expired_locks_cleared(catalog: Catalog) -> list[StaleLock]:
 # ---- claims ---------------------------------------------------------------------------------
 
 
-def upload_claimed(catalog: Catalog, limit: int) -> list[PendingUpload]:
-    """Claim the layout runs of waiting uploads, each (video, attempt) for exactly one caller."""
-    return catalog.claim_pending_uploads(limit=limit)
+def upload_claimed(catalog: Catalog, limit: int, video_ids: list[str] | None = None) -> list[PendingUpload]:
+    """Claim the layout runs of waiting uploads, each (video, attempt) for exactly one caller
+    (only those of ``video_ids`` when given: the upload webhook claims the row it was told about)."""
+    return catalog.claim_pending_uploads(limit=limit, video_ids=video_ids)
 
 
 def approval_claimed(catalog: Catalog, limit: int) -> list[ApprovedLayout]:
