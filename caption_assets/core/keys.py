@@ -21,6 +21,7 @@ from caption_assets.core.errors import BadInputError
 __all__ = [
     "CROPPED_MODULOS",
     "MAX_INDEX",
+    "PREVIEWS",
     "VideoKeys",
     "ensure_prefix_within_tenant",
     "ensure_within_tenant",
@@ -39,6 +40,9 @@ _PART_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 CROPPED_MODULOS: tuple[int, ...] = (16, 4, 1)
 # frame indices are zero-padded to 10 digits; a larger index would break the sort order of names
 MAX_INDEX = 10**10 - 1
+# the pictures the assets draw for a person (core/previews.py): contact sheet of full_frames,
+# zones and boxes of layout_db, band crops of cropped_frames, cue timeline of captions_db
+PREVIEWS: tuple[str, ...] = ("contact_sheet", "layout", "bands", "timeline")
 # S3 limits a key to 1,024 bytes; refuse earlier than the server would
 MAX_KEY_LENGTH = 1024
 
@@ -200,6 +204,9 @@ class VideoKeys:
         _check_index(version, "cropped frames version")
         return self.client_prefix() + f"cropped_frames_v{version}/"
 
+    def previews_prefix(self) -> str:
+        return self.client_prefix() + "previews/"
+
     # objects ------------------------------------------------------------------------------------
     def video(self) -> str:
         return self.client_prefix() + "video.mp4"
@@ -228,6 +235,12 @@ class VideoKeys:
 
     def captions_vtt(self) -> str:
         return self.client_prefix() + "captions.vtt"
+
+    def preview(self, name: str) -> str:
+        """``previews/{name}.png``, ``name`` one of ``PREVIEWS``."""
+        if name not in PREVIEWS:
+            raise BadInputError(f"preview must be one of {PREVIEWS}, got {_show(name)}")
+        return self.previews_prefix() + f"{name}.png"
 
     def raw_ocr_db(self) -> str:
         return self.server_prefix() + "raw-ocr.db.gz"
