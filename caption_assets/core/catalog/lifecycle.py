@@ -24,7 +24,7 @@ No Dagster here: assets, sensors, maintenance and the CLI translate their contex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Literal
 
 from caption_assets.core.catalog.base import (
@@ -177,11 +177,15 @@ def run_ended(
     reason: str,
     requested_attempt: int | None = None,
     ocr_request_ids: Iterable[str] = (),
+    started: Collection[StatusColumn] | None = None,
 ) -> list[StatusColumn]:
     """A run ended badly (crash, termination, interruption) without its steps recording it: its
     locks are freed, its columns still ``processing`` become ``error``, and so does a layout still
     ``wait`` for the attempt it was requested for (it died before its first step; a retry that
-    started a newer attempt since keeps its wait). Returns the columns changed."""
+    started a newer attempt since keeps its wait). ``started``: the columns whose step began in
+    this run (None: not known, all of ``columns``); a column whose step never started is not the
+    run's to settle, even in ``processing`` (another run's work, or one maintenance repairs).
+    Returns the columns changed."""
     release_locks(catalog, video_id, run_id)
     video = catalog.get_video(video_id)
     if video is None:
@@ -200,7 +204,8 @@ def run_ended(
         never_started = (
             column == "layout_status" and status == "wait" and requested_attempt == video.processing_attempt
         )
-        if status == "processing" or never_started:
+        began = started is None or column in started
+        if (status == "processing" and began) or never_started:
             catalog.set_status(video_id, column, "error", details)
             changed.append(column)
     for request_id in ocr_request_ids:

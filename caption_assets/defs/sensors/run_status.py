@@ -29,6 +29,25 @@ def columns_for_run(run: dg.DagsterRun, instance: dg.DagsterInstance | None = No
     return columns
 
 
+# the column each asset's step begins (lifecycle: layout/captions started)
+STEP_COLUMNS: dict[str, StatusColumn] = {
+    "full_frames": "layout_status",
+    "layout_db": "layout_status",
+    "cropped_frames": "boundaries_status",
+    "captions_db": "text_status",
+}
+
+
+def started_columns(run: dg.DagsterRun, instance: dg.DagsterInstance | None) -> set[StatusColumn] | None:
+    """The columns whose step started in the run, from its STEP_START events (None without an
+    instance: not known). A backfill that failed at full_frames never started the captions steps."""
+    if instance is None:
+        return None
+    started = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+    steps = {e.step_key for e in started if e.step_key}
+    return {STEP_COLUMNS[s] for s in steps if s in STEP_COLUMNS}
+
+
 def settle_ended_run(
     catalog: Catalog,
     run: dg.DagsterRun,
@@ -54,6 +73,7 @@ def settle_ended_run(
         without_paths(reason),  # the details reach the tenant's people
         requested_attempt=requested_attempt(run.tags),
         ocr_request_ids=ocr_request_ids(run),
+        started=started_columns(run, instance),
     )
 
 
