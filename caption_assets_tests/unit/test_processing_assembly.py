@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from caption_assets.core.processing import band_scan
+from caption_assets.core.processing.extents import Sample, Segment
 from caption_assets.core.processing.ocr import Box
 from caption_assets.core.processing.pipeline import _merge
 from caption_assets.core.processing.raw_ocr import RawReading
 from caption_assets.core.processing.reading import Reading, lines_within, same_caption
+from caption_assets.core.processing.video import Region
 
 pytestmark = pytest.mark.unit
 
@@ -165,3 +167,37 @@ def test_only_centred_runs_of_close_boxes_are_caption_lines() -> None:
     assert [b for line in kept for b in line if b in off_side] == []
     # of the scattered row only the box near the middle stays, as a run of its own
     assert [Box(560, 60, 600, 90)] in kept
+
+
+# -- what carried strokes may vouch for ----------------------------------------------------------
+
+
+def segment_with_text(first: int, carried: float | None) -> Segment:
+    segment = Segment(first=first, start_time=first / FPS, last=first + 29, end_time=(first + 30) / FPS)
+    segment.carried = carried
+    text = np.zeros((20, 100), bool)
+    text[5:15, 10:90] = True
+    for k in range(3):
+        gray = np.zeros((60, 300), np.uint8)
+        segment.add_sample(Sample(first + 10 * k, (first + 10 * k) / FPS, gray, gray[:20, :100], gray, text))
+    return segment
+
+
+def test_strokes_carried_from_a_state_without_text_do_not_vouch_for_the_reading_before_it() -> None:
+    # caption, then a state without caption text (only a sign stays), then a new caption that keeps
+    # the sign's strokes: the sign's strokes say nothing about the first caption still being shown
+    scan = band_scan.BandScan([Region(0, 0, 300, 60)], 0)
+    submitted: list[band_scan._ReadJob] = []
+
+    class Recorder:
+        def submit(self, fn, job, previous):  # noqa: ANN001, ANN201
+            submitted.append(job)
+            return None
+
+    scan._reader = Recorder()  # type: ignore[assignment]
+    blank = Segment(first=30, start_time=1.0, last=59, end_time=2.0)  # nothing kept: no text
+    scan._hand_over([segment_with_text(0, None), blank, segment_with_text(60, 0.98)], 0)
+    assert [j.first for j in submitted] == [0, 60]
+    assert submitted[1].carried is None
+    scan._hand_over([segment_with_text(90, 0.97)], 0)  # right after a read state: it counts
+    assert submitted[2].carried == 0.97

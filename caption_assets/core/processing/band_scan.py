@@ -54,8 +54,11 @@ class _ReadJob:
     carried: float | None  # Segment.carried
 
 
-def _read_job(segment: Segment, zone: int, band_width: int) -> _ReadJob | None:
-    """None for a state without caption text (nothing to read)."""
+def _read_job(segment: Segment, zone: int, band_width: int, after_read: bool = True) -> _ReadJob | None:
+    """None for a state without caption text (nothing to read). ``after_read``: the state right
+    before this one was read too. When it was not (a state without text came between), the strokes
+    this state carried over are that state's (a logo, a sign), not the last reading's caption, so
+    they say nothing about whether that reading still holds."""
     if not segment.kept:
         return None
     if not segment.has_text(min_text_pixels(segment.kept[0].smoothed.shape)):
@@ -72,7 +75,7 @@ def _read_job(segment: Segment, zone: int, band_width: int) -> _ReadJob | None:
         [s.gray for s in voters],
         middle.text,
         analysis_scale(band_width),
-        segment.carried,
+        segment.carried if after_read else None,
     )
 
 
@@ -135,6 +138,7 @@ class BandScan:
             ocr.executor(), _PENDING_PER_CORE * cpu_count()
         )
         self._last: list[Future[_Read] | None] = [None for _ in zones]  # each zone's latest read
+        self._after_read = [False for _ in zones]  # whether each zone's last state was read
 
     def __enter__(self) -> BandScan:
         self._reader.__enter__()
@@ -169,6 +173,7 @@ class BandScan:
 
     def _hand_over(self, segments: list[Segment], number: int) -> None:
         for segment in segments:
-            job = _read_job(segment, number, self.zones[number].width)
+            job = _read_job(segment, number, self.zones[number].width, self._after_read[number])
+            self._after_read[number] = job is not None
             if job is not None:
                 self._last[number] = self._reader.submit(_read, job, self._last[number])
