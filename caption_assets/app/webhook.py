@@ -1,0 +1,705 @@
+"""The upload webhook: Supabase's database webhook on ``captionacc.videos`` INSERTs starts the
+video's layout run at once instead of at the next ``new_uploads`` tick.
+
+``POST /webhooks/supabase/videos`` takes Supabase's payload (``type``, ``table``, ``schema``,
+``record``, ``old_record``). An INSERT is only a hint: the row is re-read from the catalog (the
+payload's tenant, tier and status are never trusted), refused for unknown or deleted videos and
+inactive tenants, claimed with the sensor's own claim (``lifecycle.upload_claimed``, one
+compare-and-set in SQL, so exactly one of webhook and sensor requests each (video, attempt)), and
+its run is submitted to the Dagster instance with the sensor's tags, run key and priority.
+Whatever the webhook does not start (service down, Dagster down, a missed delivery) the sensor
+still claims at its next tick; a claim the webhook took but could not submit is released at once,
+and a claim of a webhook that crashed in between is released by the maintenance repair (no run
+carries its run key).
+
+Why the instance and not the webserver's GraphQL: the service shares the instance (the same
+``DAGSTER_HOME`` / ``dagster.yaml`` and run storage as the daemon and webserver), so a submission
+is one run-storage write and an enqueue event for the ``QueuedRunCoordinator``, with no dependency
+on the webserver being up and no HTTP/GraphQL round trip; the daemon dequeues and launches it
+exactly as a sensor's run. The job snapshot comes from the code location loaded in-process under
+the workspace's location name (``caption_assets``), which is how the daemon finds its code.
+
+Authentication: ``Authorization: Bearer <secret>``, the secrets from
+``CAPTION_ASSETS_WEBHOOK_SECRET`` (comma-separated for rotation), compared in constant time; the
+service refuses to start without one. Nothing about a secret is logged or answered.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hmac
+import json
+import logging
+import math
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from caption_assets.core.catalog import lifecycle
+from caption_assets.core.catalog.base import Catalog, PendingUpload
+from caption_assets.core.policy.priority import PriorityPolicy
+
+log = logging.getLogger("caption_assets.webhook")
+
+SECRET_ENV = "CAPTION_ASSETS_WEBHOOK_SECRET"
+MAX_BODY_ENV = "CAPTION_ASSETS_WEBHOOK_MAX_BODY_BYTES"
+ADDRESS_LIMIT_ENV = "CAPTION_ASSETS_WEBHOOK_ADDRESS_LIMIT"
+TENANT_LIMIT_ENV = "CAPTION_ASSETS_WEBHOOK_TENANT_LIMIT"
+SUBMIT_TIMEOUT_ENV = "CAPTION_ASSETS_WEBHOOK_SUBMIT_TIMEOUT"
+
+PATH = "/webhooks/supabase/videos"
+CATALOG_SCHEMA = "captionacc"
+TABLE = "videos"
+JOB_NAME = "layout_job"
+LOCATION_NAME = "caption_assets"
+DEFS_MODULE = "caption_assets.defs.definitions"
+TRIGGER_TAG = "caption_assets/trigger"
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class WebhookConfigError(ValueError):
+    """The service cannot start as configured (no secret, a limit that is not a number)."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``requests`` per ``per_seconds`` (a token bucket of that size, refilled evenly)."""
+
+    requests: int
+    per_seconds: float = 60.0
+
+    @classmethod
+    def parse(cls, text: str, name: str) -> RateLimit:
+        """``"600"`` (per minute) or ``"600/60"`` (requests/seconds)."""
+        try:
+            count, _, seconds = text.strip().partition("/")
+            limit = cls(int(count), float(seconds) if seconds else 60.0)
+        except ValueError:
+            raise WebhookConfigError(f"{name} must be N or N/SECONDS, e.g. 600/60") from None
+        if limit.requests < 1 or limit.per_seconds <= 0:
+            raise WebhookConfigError(f"{name} must allow at least one request in a positive time")
+        return limit
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    secrets: tuple[str, ...] = field(repr=False)
+    max_body_bytes: int = 64 * 1024
+    # every Supabase delivery comes from one address: this one is generous
+    address_limit: RateLimit = RateLimit(1200, 60.0)
+    tenant_limit: RateLimit = RateLimit(300, 60.0)
+    # how long an answer waits for Dagster; a submission still going on after it completes (or
+    # releases its claim) in the background, and the answer is 503
+    submit_timeout_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.secrets or any(not s for s in self.secrets):
+            raise WebhookConfigError(
+                f"no webhook secret: set {SECRET_ENV} (comma-separated for rotation); refusing to start"
+            )
+
+    def __repr__(self) -> str:  # never the secrets
+        return (
+            f"WebhookConfig(secrets=<{len(self.secrets)}>, max_body_bytes={self.max_body_bytes}, "
+            f"address_limit={self.address_limit}, tenant_limit={self.tenant_limit}, "
+            f"submit_timeout_seconds={self.submit_timeout_seconds})"
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookConfig:
+        env = os.environ if env is None else env
+        secrets = tuple(s.strip() for s in env.get(SECRET_ENV, "").split(",") if s.strip())
+        kwargs: dict[str, Any] = {}
+        if env.get(MAX_BODY_ENV):
+            try:
+                kwargs["max_body_bytes"] = int(env[MAX_BODY_ENV])
+            except ValueError:
+                raise WebhookConfigError(f"{MAX_BODY_ENV} must be a number of bytes") from None
+        if env.get(SUBMIT_TIMEOUT_ENV):
+            try:
+                kwargs["submit_timeout_seconds"] = float(env[SUBMIT_TIMEOUT_ENV])
+            except ValueError:
+                raise WebhookConfigError(f"{SUBMIT_TIMEOUT_ENV} must be a number of seconds") from None
+        if env.get(ADDRESS_LIMIT_ENV):
+            kwargs["address_limit"] = RateLimit.parse(env[ADDRESS_LIMIT_ENV], ADDRESS_LIMIT_ENV)
+        if env.get(TENANT_LIMIT_ENV):
+            kwargs["tenant_limit"] = RateLimit.parse(env[TENANT_LIMIT_ENV], TENANT_LIMIT_ENV)
+        return cls(secrets=secrets, **kwargs)
+
+
+class RateLimiter:
+    """Token buckets by key (source address, tenant id); the least recently used are forgotten
+    beyond ``max_keys`` so a flood of addresses cannot grow it without bound."""
+
+    def __init__(
+        self, limit: RateLimit, clock: Callable[[], float] = time.monotonic, max_keys: int = 10000
+    ) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 when the request may go on, else the seconds until it may."""
+        rate = self._limit.requests / self._limit.per_seconds
+        now = self._clock()
+        with self._lock:
+            tokens, at = self._buckets.pop(key, (float(self._limit.requests), now))
+            tokens = min(float(self._limit.requests), tokens + (now - at) * rate)
+            wait = 0.0
+            if tokens >= 1.0:
+                tokens -= 1.0
+            else:
+                wait = (1.0 - tokens) / rate
+            self._buckets[key] = (tokens, now)
+            while len(self._buckets) > self._max_keys:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+class Metrics:
+    """Counters in Prometheus text format (hand-written: a handful of series)."""
+
+    BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[str, int] = {}
+        self.rejections: dict[str, int] = {}
+        self.ignored: dict[str, int] = {}
+        self.submitted = 0
+        self._latency_buckets = [0] * len(self.BUCKETS)
+        self._latency_sum = 0.0
+        self._latency_count = 0
+
+    def count(self, table: dict[str, int], key: str) -> None:
+        with self._lock:
+            table[key] = table.get(key, 0) + 1
+
+    def submission(self, seconds: float) -> None:
+        with self._lock:
+            self.submitted += 1
+            self._latency_sum += seconds
+            self._latency_count += 1
+            for i, bound in enumerate(self.BUCKETS):
+                if seconds <= bound:
+                    self._latency_buckets[i] += 1
+
+    def render(self) -> str:
+        lines: list[str] = []
+        with self._lock:
+
+            def family(name: str, help_text: str, label: str, table: dict[str, int]) -> None:
+                lines.append(f"# HELP {name} {help_text}")
+                lines.append(f"# TYPE {name} counter")
+                for key, value in sorted(table.items()):
+                    lines.append(f'{name}{{{label}="{key}"}} {value}')
+
+            family(
+                "caption_assets_webhook_requests_total", "Requests by HTTP status.", "status", self.requests
+            )
+            family(
+                "caption_assets_webhook_rejections_total",
+                "Refused requests by reason.",
+                "reason",
+                self.rejections,
+            )
+            family(
+                "caption_assets_webhook_ignored_total",
+                "Ignored deliveries by reason.",
+                "reason",
+                self.ignored,
+            )
+            lines.append("# HELP caption_assets_webhook_runs_submitted_total Runs submitted to Dagster.")
+            lines.append("# TYPE caption_assets_webhook_runs_submitted_total counter")
+            lines.append(f"caption_assets_webhook_runs_submitted_total {self.submitted}")
+            name = "caption_assets_webhook_submission_seconds"
+            lines.append(f"# HELP {name} From the request to the run queued in Dagster.")
+            lines.append(f"# TYPE {name} histogram")
+            for bound, value in zip(self.BUCKETS, self._latency_buckets):
+                lines.append(f'{name}_bucket{{le="{bound}"}} {value}')
+            lines.append(f'{name}_bucket{{le="+Inf"}} {self._latency_count}')
+            lines.append(f"{name}_sum {self._latency_sum:.6f}")
+            lines.append(f"{name}_count {self._latency_count}")
+        return "\n".join(lines) + "\n"
+
+
+class DagsterUnavailable(RuntimeError):
+    """The run could not be submitted: the instance (its storage) or the code did not answer."""
+
+
+class RunSubmitter:
+    """Creates and enqueues ``layout_job`` runs on a Dagster instance whose run coordinator is the
+    ``QueuedRunCoordinator`` (the daemon launches them as it launches a sensor's). The instance and
+    the in-process code location are made on first use and again after a failure, so the service
+    starts while Dagster is down and recovers when it is back."""
+
+    def __init__(
+        self,
+        instance_factory: Callable[[], Any] | None = None,
+        module_name: str = DEFS_MODULE,
+        location_name: str = LOCATION_NAME,
+        backoff_seconds: float = 5.0,
+    ) -> None:
+        self._instance_factory = instance_factory or _default_instance
+        # after a failure, fail fast for this long instead of waiting out Dagster's own
+        # connection retries (about 15 s) on every request of an outage
+        self._backoff_seconds = backoff_seconds
+        self._failed_at: float | None = None
+        self._module_name = module_name
+        self._location_name = location_name
+        self._lock = threading.Lock()
+        self._state: tuple[Any, Any, Any, Any] | None = None  # instance, repository, job, plan
+
+    def _loaded(self) -> tuple[Any, Any, Any, Any]:
+        with self._lock:
+            if self._state is None:
+                if self._failed_at is not None and time.monotonic() - self._failed_at < self._backoff_seconds:
+                    raise DagsterUnavailable("failed moments ago")
+                try:
+                    self._state = self._load()
+                except Exception:
+                    self._failed_at = time.monotonic()
+                    raise
+                self._failed_at = None
+            return self._state
+
+    def _load(self) -> tuple[Any, Any, Any, Any]:
+        import sys
+
+        from dagster._core.remote_origin import InProcessCodeLocationOrigin
+        from dagster._core.remote_representation.code_location import InProcessCodeLocation
+        from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordinator
+        from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+        instance = self._instance_factory()
+        if not isinstance(instance.run_coordinator, QueuedRunCoordinator):
+            raise RuntimeError(
+                "the webhook needs the instance's QueuedRunCoordinator (dagster.yaml run_coordinator): "
+                f"this instance has {type(instance.run_coordinator).__name__}"
+            )
+        origin = InProcessCodeLocationOrigin(
+            LoadableTargetOrigin(executable_path=sys.executable, module_name=self._module_name),
+            # the image the run pods use (K8sRunLauncher), as the code server reports it
+            container_image=os.environ.get("DAGSTER_CURRENT_IMAGE"),
+            location_name=self._location_name,
+        )
+        location = InProcessCodeLocation(origin, instance=instance)
+        (repository,) = location.get_repositories().values()
+        job = repository.get_full_job(JOB_NAME)
+        # the job takes no run config: its plan is the same for every video (partition = a tag)
+        plan = location.get_execution_plan(
+            job, {}, step_keys_to_execute=None, known_state=None, instance=instance
+        )
+        return instance, repository, job, plan
+
+    def warm(self) -> bool:
+        try:
+            self._loaded()
+            return True
+        except Exception as exc:
+            log.warning("Dagster not ready yet (%s); the first request retries", type(exc).__name__)
+            return False
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._state = None
+            self._failed_at = time.monotonic()
+
+    def has_partition(self, video_id: str) -> bool:
+        from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
+
+        instance = self._loaded()[0]
+        return bool(instance.has_dynamic_partition(VIDEOS_PARTITION_NAME, video_id))
+
+    def existing_run(self, run_key: str) -> str | None:
+        """The run already carrying ``run_key`` (a replay answers with it), if Dagster answers."""
+        import dagster as dg
+
+        from caption_assets.defs.runs import RUN_KEY_TAG
+
+        try:
+            instance = self._loaded()[0]
+            records = instance.get_run_records(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
+        except Exception:
+            return None
+        return records[0].dagster_run.run_id if records else None
+
+    def submit(self, video_id: str, tags: Mapping[str, str]) -> str:
+        """Add the video's partition if missing, create the run and enqueue it; the run id."""
+        import dagster as dg
+
+        from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
+
+        try:
+            instance, repository, job, plan = self._loaded()
+        except DagsterUnavailable:
+            raise
+        except Exception as exc:
+            raise DagsterUnavailable(type(exc).__name__) from exc
+        run_id: str | None = None
+        try:
+            if not instance.has_dynamic_partition(VIDEOS_PARTITION_NAME, video_id):
+                instance.add_dynamic_partitions(VIDEOS_PARTITION_NAME, [video_id])
+            run = instance.create_run(
+                job_name=job.name,
+                run_id=None,
+                run_config={},
+                status=dg.DagsterRunStatus.NOT_STARTED,
+                tags={**(job.run_tags or {}), **tags},
+                root_run_id=None,
+                parent_run_id=None,
+                step_keys_to_execute=None,
+                execution_plan_snapshot=plan.execution_plan_snapshot,
+                job_snapshot=job.job_snapshot,
+                parent_job_snapshot=job.parent_job_snapshot,
+                asset_selection=None,
+                asset_check_selection=None,
+                resolved_op_selection=job.resolved_op_selection,
+                op_selection=None,
+                remote_job_origin=job.get_remote_origin(),
+                job_code_origin=job.get_python_origin(),
+                asset_graph=repository.asset_graph,
+            )
+            run_id = run.run_id
+            instance.submit_run(run.run_id, workspace=None)
+            return str(run.run_id)
+        except Exception as exc:
+            log.warning("submission of video %s failed: %s", video_id, type(exc).__name__, exc_info=True)
+            if run_id is not None:
+                # created but never enqueued: remove it, so the sensor's run is the only one
+                try:
+                    instance.delete_run(run_id)
+                except Exception:
+                    raise DagsterUnavailable(f"run {run_id} created, not enqueued, not removed") from exc
+            raise DagsterUnavailable(type(exc).__name__) from exc
+
+
+def _default_instance() -> Any:
+    import dagster as dg
+
+    return dg.DagsterInstance.get()
+
+
+class Ignored(Exception):
+    def __init__(self, reason: str, **extra: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.extra = extra
+
+
+class Invalid(Exception):
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Insert:
+    video_id: str
+
+
+def parse_payload(body: bytes) -> Insert:
+    """Supabase's database-webhook payload, validated: ``Invalid`` names the field, ``Ignored``
+    says why an event is none of ours."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("body", "not JSON") from None
+    if not isinstance(payload, dict):
+        raise Invalid("body", "not a JSON object")
+    for name in ("type", "table", "schema"):
+        if name not in payload:
+            raise Invalid(name, "missing")
+        if not isinstance(payload[name], str):
+            raise Invalid(name, "not a string")
+    if "record" not in payload:
+        raise Invalid("record", "missing")
+    if payload["table"] != TABLE or payload["schema"] != CATALOG_SCHEMA:
+        raise Ignored(f"not {CATALOG_SCHEMA}.{TABLE}")
+    if payload["type"] != "INSERT":
+        raise Ignored(f"type {payload['type'][:20]!r}, only INSERT starts a run")
+    record = payload["record"]
+    if not isinstance(record, dict):
+        raise Invalid("record", "not an object")
+    if "id" not in record:
+        raise Invalid("record.id", "missing")
+    video_id = record["id"]
+    if not isinstance(video_id, str) or not _UUID.match(video_id):
+        raise Invalid("record.id", "not a UUID")
+    return Insert(video_id=video_id.lower())
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _authorized(header: str | None, secrets: tuple[str, ...]) -> bool:
+    if not header:
+        return False
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    given = token.strip().encode()
+    ok = False
+    for secret in secrets:  # every secret compared, in constant time each
+        ok |= hmac.compare_digest(given, secret.encode())
+    return ok
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise _TooLarge
+        except ValueError:
+            raise Invalid("content-length", "not a number") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    config: WebhookConfig,
+    catalog: Catalog | Callable[[], Catalog],
+    submitter: RunSubmitter,
+    policy: PriorityPolicy | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
+    """The ASGI app. ``catalog`` is the catalog or a factory called on first use."""
+    from caption_assets.defs.runs import PARTITION_TAG, RUN_KEY_TAG, layout_run_key, run_tags
+
+    metrics = Metrics()
+    by_address = RateLimiter(config.address_limit, clock)
+    by_tenant = RateLimiter(config.tenant_limit, clock)
+    catalog_lock = threading.Lock()
+    holder: dict[str, Catalog] = {}
+    priority_policy = policy or PriorityPolicy()
+
+    def get_catalog() -> Catalog:
+        if isinstance(catalog, Catalog):
+            return catalog
+        with catalog_lock:
+            if "c" not in holder:
+                holder["c"] = catalog()
+            return holder["c"]
+
+    def answer(status: int, body: dict[str, Any], reason: str, started: float, **headers: str) -> Response:
+        metrics.count(metrics.requests, str(status))
+        if status >= 400:
+            metrics.count(metrics.rejections, reason)
+        log.info("%s %d %s %.1f ms", PATH, status, reason, (time.perf_counter() - started) * 1000.0)
+        return JSONResponse(body, status_code=status, headers=headers or None)
+
+    submissions = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="webhook-submit")
+
+    def submit_or_release(cat: Catalog, pending: PendingUpload, tags: dict[str, str]) -> str:
+        """Submit the claimed upload's run; when it cannot be, give the claim back to the sensor.
+        Runs to its end even when the answer stopped waiting for it."""
+        try:
+            return submitter.submit(pending.video_id, tags)
+        except DagsterUnavailable as exc:
+            released = _give_up_claim(cat, pending)
+            log.warning(
+                "video %s: Dagster unavailable (%s); claim %s, the sensor takes it",
+                pending.video_id,
+                exc,
+                "released" if released else "left to the repair",
+            )
+            raise
+
+    def handle_insert(video_id: str, started: float) -> tuple[int, dict[str, Any], str, dict[str, str]]:
+        cat = get_catalog()
+        video = cat.get_video(video_id)
+        if video is None:
+            raise Ignored("unknown video")
+        if video.deleted_at is not None:
+            raise Ignored("video deleted")
+        tenant = cat.get_tenant(video.tenant_id)
+        if tenant is None or not tenant.active:
+            raise Ignored("tenant inactive")
+        wait = by_tenant.take(tenant.id)
+        if wait > 0:
+            return 429, {"error": "rate limited (tenant)"}, "tenant_rate", {"Retry-After": _retry_after(wait)}
+        claimed = lifecycle.upload_claimed(cat, limit=1, video_ids=[video_id])
+        if not claimed:
+            key = layout_run_key(video_id, video.processing_attempt)
+            extra = {}
+            existing = submitter.existing_run(key)
+            if existing is not None:
+                extra["run_id"] = existing
+            raise Ignored("not waiting or already claimed", **extra)
+        pending = claimed[0]
+        tags = {
+            **run_tags(
+                pending.video_id,
+                pending.tenant_id,
+                pending.tier,
+                pending.uploaded_at,
+                priority_policy,
+                attempt=pending.processing_attempt,
+            ),
+            PARTITION_TAG: pending.video_id,
+            RUN_KEY_TAG: layout_run_key(pending.video_id, pending.processing_attempt),
+            TRIGGER_TAG: "webhook",
+        }
+        future = submissions.submit(submit_or_release, cat, pending, tags)
+        try:
+            run_id = future.result(timeout=config.submit_timeout_seconds)
+        except DagsterUnavailable:
+            return (
+                503,
+                {"error": "Dagster unavailable; the sensor will start the run"},
+                "dagster",
+                {"Retry-After": "5"},
+            )
+        except concurrent.futures.TimeoutError:
+            log.warning(
+                "video %s: Dagster slower than %.1f s; submitting in the background",
+                video_id,
+                config.submit_timeout_seconds,
+            )
+            return (
+                503,
+                {
+                    "error": "Dagster did not answer in time; the run starts when it does, "
+                    "else the sensor starts it"
+                },
+                "dagster_timeout",
+                {"Retry-After": "5"},
+            )
+        metrics.submission(time.perf_counter() - started)
+        return 202, {"run_id": run_id}, "submitted", {}
+
+    async def videos(request: Request) -> Response:
+        started = time.perf_counter()
+        wait = by_address.take(_client_address(request))
+        if wait > 0:
+            return answer(
+                429, {"error": "rate limited"}, "address_rate", started, **{"Retry-After": _retry_after(wait)}
+            )
+        if not _authorized(request.headers.get("authorization"), config.secrets):
+            return answer(
+                401, {"error": "unauthorized"}, "unauthorized", started, **{"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            body = await _read_body(request, config.max_body_bytes)
+            insert = parse_payload(body)
+        except _TooLarge:
+            return answer(413, {"error": f"body over {config.max_body_bytes} bytes"}, "too_large", started)
+        except Invalid as exc:
+            return answer(422, {"error": exc.message, "field": exc.field}, "invalid", started)
+        except Ignored as exc:
+            metrics.count(metrics.ignored, exc.reason.split(" ")[0])
+            return answer(200, {"ignored": exc.reason}, "ignored", started)
+        try:
+            status, payload, reason, headers = await run_in_threadpool(
+                handle_insert, insert.video_id, started
+            )
+        except Ignored as exc:
+            metrics.count(metrics.ignored, exc.reason.split(" ")[0])
+            return answer(200, {"ignored": exc.reason, **exc.extra}, "ignored", started)
+        except Exception as exc:  # the catalog did not answer: nothing claimed, the sensor retries
+            log.warning("video %s: catalog unavailable (%s)", insert.video_id, type(exc).__name__)
+            return answer(503, {"error": "catalog unavailable"}, "catalog", started, **{"Retry-After": "5"})
+        return answer(status, payload, reason, started, **headers)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    app = Starlette(
+        routes=[
+            Route(PATH, videos, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ]
+    )
+    app.state.metrics = metrics
+    app.state.submissions = submissions
+    return app
+
+
+def _retry_after(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
+
+
+def _give_up_claim(catalog: Catalog, pending: PendingUpload) -> bool:
+    """Release the layout claim just taken (its run was not submitted), so the next sensor tick
+    requests it instead of waiting for the repair's grace. Only this attempt's unstarted claim."""
+    try:
+        far = datetime.now(UTC) + timedelta(days=1)  # every claim so far, whatever the clocks say
+        for claim in catalog.unstarted_claims(claimed_before=far, limit=10000):
+            if (
+                claim.video_id == pending.video_id
+                and claim.work == "layout"
+                and claim.processing_attempt == pending.processing_attempt
+            ):
+                return lifecycle.claim_lost(catalog, claim)
+    except Exception as exc:  # the repair releases it after its grace (no run has its run key)
+        log.warning("video %s: claim not released (%s)", pending.video_id, type(exc).__name__)
+    return False
+
+
+def serve(host: str, port: int, config: WebhookConfig | None = None) -> None:
+    """Run the service with the code location's settings (catalog from the environment, the
+    shared Dagster instance from ``DAGSTER_HOME``) until interrupted."""
+    import uvicorn
+
+    from caption_assets.app.platform import prepare_environment
+    from caption_assets.core.config import get_settings
+    from caption_assets.defs.definitions import build_resources
+
+    config = config or WebhookConfig.from_env()
+    settings = get_settings()
+    prepare_environment(settings)
+    resources = build_resources(settings)
+
+    def make_catalog() -> Catalog:
+        return resources["catalog"].process_config_and_initialize().get()
+
+    policy = resources["settings"].process_config_and_initialize().priority_policy()
+    submitter = RunSubmitter()
+    submitter.warm()
+    app = create_app(config, make_catalog, submitter, policy=policy)
+    log.info("upload webhook on http://%s:%d%s", host, port, PATH)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+
+
+__all__ = [
+    "PATH",
+    "RateLimit",
+    "RunSubmitter",
+    "WebhookConfig",
+    "WebhookConfigError",
+    "create_app",
+    "parse_payload",
+    "serve",
+]
