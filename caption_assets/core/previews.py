@@ -33,6 +33,7 @@ __all__ = [
     "contact_sheet",
     "Pen",
     "encode_png",
+    "evenly",
     "markdown_image",
     "open_image",
     "zone_overlay",
@@ -186,7 +187,7 @@ def contact_sheet(
     """The thumbnails (evenly chosen, at most ``max_count``) in a grid ``MAX_WIDTH`` wide."""
     if not thumbnails:
         raise ValueError("contact sheet of no thumbnails")
-    picked = _evenly(len(thumbnails), max_count)
+    picked = evenly(len(thumbnails), max_count)
     images = [open_image(thumbnails[i]) for i in picked]
     columns = max(1, min(columns, len(images)))
     cell_w = MAX_WIDTH // columns
@@ -238,7 +239,7 @@ def band_strip(
     and 80 px high at most, labelled with their times."""
     if not crops:
         raise ValueError("band strip of no crops")
-    picked = _evenly(len(crops), max_count)
+    picked = evenly(len(crops), max_count)
     rows = []
     for i in picked:
         image = open_image(crops[i])
@@ -286,7 +287,7 @@ def caption_timeline(
     return encode_png(Image.new("RGB", (width, height), (250, 250, 250)), draw)
 
 
-def _evenly(count: int, at_most: int) -> list[int]:
+def evenly(count: int, at_most: int) -> list[int]:
     """``min(count, at_most)`` indices spread evenly over ``range(count)``, first and last included."""
     if count <= at_most:
         return list(range(count))

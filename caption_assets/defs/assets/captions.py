@@ -10,11 +10,14 @@ import dagster as dg
 from caption_assets.core.catalog import lifecycle
 from caption_assets.core.catalog.base import Catalog
 from caption_assets.core.compute.watch import stopped_when
+from caption_assets.core.config import PIPELINE_VERSION
 from caption_assets.core.errors import PermanentError
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy import quality
+from caption_assets.core.processing.captions_db import Caption, read_captions
 from caption_assets.core.store.base import ArtifactStore
-from caption_assets.defs.assets.layout import layout_db
+from caption_assets.defs.assets.layout import OWNERS, layout_db
+from caption_assets.defs.assets.metadata import captions_metadata, cropped_metadata
 from caption_assets.defs.assets.runtime import (
     COMPUTE_RETRY_POLICY,
     VideoContext,
@@ -62,6 +65,9 @@ def _approved(cat: Catalog, video_id: str) -> VideoContext:
     retry_policy=COMPUTE_RETRY_POLICY,
     group_name="captions",
     kinds={"python", "video"},
+    # the processing pipeline's version: partitions made by an older pipeline show as outdated
+    code_version=PIPELINE_VERSION,
+    owners=OWNERS,
     description="The caption band at 10 Hz as VP9/WebM chunks of 32 frames in modulo levels 16/4/1, "
     "and from the same decode the caption states with their OCR text (server-side raw-ocr.db).",
 )
@@ -93,16 +99,9 @@ def cropped_frames(
         metadata={
             **compute_metadata(backend),
             **vc.metadata(),
-            "version": version,
-            "frames_10hz": result.frame_count,
-            "chunks": result.chunk_count,
-            "chunks_per_level": dg.MetadataValue.json(
-                {str(k): v for k, v in sorted(result.chunks_per_level.items())}
-            ),
-            "prefix": keys.cropped_frames_prefix(version),
-            # the caption-state scan of the same decode: states, OCR reads and seconds
-            "scan": dg.MetadataValue.json(result.stats),
-            "raw_ocr_key": keys.raw_ocr_db(),
+            **cropped_metadata(context, artifacts, keys, result),
+            "prefix": dg.MetadataValue.path(keys.cropped_frames_prefix(version)),
+            "raw_ocr_key": dg.MetadataValue.path(keys.raw_ocr_db()),
         }
     )
 
@@ -128,6 +127,8 @@ def _prune_cropped_frames(
     retry_policy=COMPUTE_RETRY_POLICY,
     group_name="captions",
     kinds={"python", "sqlite"},
+    code_version=PIPELINE_VERSION,
+    owners=OWNERS,
     check_specs=CAPTIONS_CHECKS,
     description="Caption extents (exact frames) and OCR text in captions.db, plus captions.srt/.vtt.",
 )
@@ -155,6 +156,11 @@ def captions_db(
                 findings = quality.captions_findings(
                     db, vc.video.duration_seconds, region_found=result.region_found
                 )
+                cues: list[Caption] | None = None
+                try:
+                    cues = read_captions(db)
+                except Exception as exc:  # the check above reports a broken captions.db
+                    context.log.warning(f"captions.db not read for the metadata: {exc}")
             failed = [f for f in findings if not f.passed]
             locks.check()
             blocking = [f for f in failed if f.blocking]
@@ -175,10 +181,15 @@ def captions_db(
             "captions": result.caption_count,
             "ocr_errors": result.ocr_error_count,
             "carried_over": result.carried_over_count,
+            **(
+                {}
+                if cues is None
+                else captions_metadata(context, artifacts, keys, cues, vc.video.duration_seconds)
+            ),
             "reocr_caption_ids": dg.MetadataValue.json(reocr or []),
-            "key": keys.captions_db(),
-            "srt": keys.captions_srt(),
-            "vtt": keys.captions_vtt(),
+            "key": dg.MetadataValue.path(keys.captions_db()),
+            "srt": dg.MetadataValue.path(keys.captions_srt()),
+            "vtt": dg.MetadataValue.path(keys.captions_vtt()),
         },
         check_results=[to_check_result(f) for f in findings],
     )

@@ -1,16 +1,19 @@
 """layout_job's assets: full frames at 0.1 Hz, then OCR boxes and the caption region."""
 
-from dataclasses import asdict
+import tempfile
 from functools import partial
+from pathlib import Path
 
 import dagster as dg
 
 from caption_assets.core.catalog import lifecycle
 from caption_assets.core.catalog.base import VideoMetadata
 from caption_assets.core.compute.watch import stopped_when
+from caption_assets.core.config import PIPELINE_VERSION
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy import quality
 from caption_assets.core.policy.admission import admit, enforcing
+from caption_assets.defs.assets.metadata import full_frames_metadata, layout_metadata
 from caption_assets.defs.assets.runtime import (
     COMPUTE_RETRY_POLICY,
     compute_metadata,
@@ -24,6 +27,9 @@ from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.compute import ComputeResource
 from caption_assets.defs.resources.settings import PlatformSettings
 from caption_assets.defs.resources.store import StoreResource
+
+# who answers for the assets (shown on every asset's page)
+OWNERS = ["team:captions"]
 
 # captions.py's asset (which imports this module): a run materializing it after layout_db claims
 # the captions work of its own approval
@@ -56,6 +62,9 @@ LAYOUT_CHECKS = [
     retry_policy=COMPUTE_RETRY_POLICY,
     group_name="layout",
     kinds={"python", "video"},
+    # the processing pipeline's version: partitions made by an older pipeline show as outdated
+    code_version=PIPELINE_VERSION,
+    owners=OWNERS,
     description="Full-resolution frames every 10 s (at least 20 for short videos) and 320 px thumbnails.",
 )
 def full_frames(
@@ -103,13 +112,7 @@ def full_frames(
             **compute_metadata(backend),
             **vc.metadata(),
             "processing_attempt": attempt,
-            "frames": len(result.frame_indices),
-            "width": result.width,
-            "height": result.height,
-            "fps": result.fps,
-            "duration_seconds": result.duration_seconds,
-            "total_frames": result.total_frames,
-            "prefix": keys.full_frames_prefix(),
+            **full_frames_metadata(context, artifacts, keys, result, stored),
         }
     )
 
@@ -120,6 +123,8 @@ def full_frames(
     retry_policy=COMPUTE_RETRY_POLICY,
     group_name="layout",
     kinds={"python", "sqlite"},
+    code_version=PIPELINE_VERSION,
+    owners=OWNERS,
     check_specs=LAYOUT_CHECKS,
     description="OCR boxes of the full frames and the caption region, as layout.db.",
 )
@@ -154,22 +159,20 @@ def layout_db(
             captions_run_id=context.run.run_id if continues_to_captions(context) else None,
         )
     keys = VideoKeys(vc.tenant.id, vc.video.id)
+    with tempfile.TemporaryDirectory(prefix="caption_assets_layout_") as tmp:
+        try:
+            db: Path | None = artifacts.get_gunzip_file(keys.layout_db(), Path(tmp) / "layout.db")
+        except Exception as exc:  # recorded already: the metadata goes without the zones and boxes
+            context.log.warning(f"layout.db not read back for the metadata: {exc}")
+            db = None
+        shown = layout_metadata(context, artifacts, keys, result, db)
     return dg.MaterializeResult(
         metadata={
             **compute_metadata(backend),
             **vc.metadata(),
-            "region": dg.MetadataValue.json(
-                # no region found shows as JSON null
-                None  # type: ignore[arg-type]
-                if result.region is None
-                else dict(zip(("x", "y", "width", "height"), result.region))
-            ),
-            "confidence": result.confidence,
-            "frames": result.frame_count,
-            "boxes": result.box_count,
+            **shown,
             "auto_approved": bool(vc.tenant.auto_approve and not blocking_failed),
-            "key": keys.layout_db(),
-            "stats": dg.MetadataValue.json(asdict(result)["stats"]),
+            "key": dg.MetadataValue.path(keys.layout_db()),
         },
         check_results=[to_check_result(f) for f in findings],
     )

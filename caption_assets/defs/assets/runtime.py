@@ -63,8 +63,14 @@ class VideoContext:
         return VideoJob(tenant_id=self.tenant.id, video_id=self.video.id)
 
     def metadata(self) -> dict[str, str]:
-        """Tenant and tier travel as materialization metadata, not partition dimensions."""
-        return {"tenant": self.tenant.name, "tenant_id": self.tenant.id, "tier": self.tenant.tier}
+        """Tenant, tier and the uploaded file's name travel as materialization metadata, not
+        partition dimensions: the readable identity of a partition key that is only a UUID."""
+        return {
+            "file": self.video.original_filename or "(no file name)",
+            "tenant": self.tenant.name,
+            "tenant_id": self.tenant.id,
+            "tier": self.tenant.tier,
+        }
 
 
 def load_video(catalog: Catalog, video_id: str) -> VideoContext:
