@@ -7,6 +7,7 @@ from __future__ import annotations
 import dagster as dg
 
 from caption_assets.core.config import Settings, get_settings
+from caption_assets.defs.assets import with_code_references
 from caption_assets.defs.assets.captions import captions_db, cropped_frames
 from caption_assets.defs.assets.layout import full_frames, layout_db
 from caption_assets.defs.jobs import captions_job, layout_job, video_job
@@ -60,7 +61,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or get_settings()
     return dg.Definitions(
-        assets=[full_frames, layout_db, cropped_frames, captions_db],
+        assets=with_code_references([full_frames, layout_db, cropped_frames, captions_db]),
         jobs=[layout_job, captions_job, video_job, maintenance_job, retention_job, delete_tenant_job],
         schedules=[maintenance_schedule, retention_schedule],
         sensors=[
