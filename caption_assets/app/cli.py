@@ -454,6 +454,27 @@ def dev(
     raise typer.Exit(code=run_dagster_dev(port, on_started=after_start))
 
 
+@app.command()
+def webhook(
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port to listen on")] = 3001,
+) -> None:
+    """Serve the upload webhook (POST /webhooks/supabase/videos, GET /healthz, GET /metrics): a
+    Supabase INSERT into videos starts the layout run at once. Needs CAPTION_ASSETS_WEBHOOK_SECRET
+    (comma-separated for rotation) and the same DAGSTER_HOME as the Dagster instance."""
+    from caption_assets.app.webhook import WebhookConfig, WebhookConfigError, serve
+
+    try:
+        config = WebhookConfig.from_env()
+    except WebhookConfigError as exc:
+        raise _fail(str(exc)) from None
+    err.print(f"upload webhook on http://{host}:{port}/webhooks/supabase/videos")
+    try:
+        serve(host, port, config)
+    except CaptionAssetsError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _watch_embedded(data_dir: Path) -> None:
     """Restart the embedded Postgres when it dies while ``dev`` runs (this process owns it)."""
     from caption_assets.core.catalog.embedded import embedded_running, keep_running, pgdata_dir
