@@ -18,11 +18,11 @@ from caption_assets.core.processing.layout import MAX_CENTRE_OFFSET
 from caption_assets.core.processing.signature import min_text_pixels, strokes_outside
 
 MIN_LINE_SCORE = 0.5  # recogniser confidence below which a line is treated as not text
-SURE_DETECTION = 0.75
+SURE_DETECTION = 0.75  # detector box score above which a box is text whatever the pixel mask says
 # mean line confidence of a reading that stands on its own (no frames to vote over, or a second look):
 # captions read at 0.9 and above, what the recogniser makes of background detail far lower
 SURE_READING = 0.8
-SIDE_PAD = 0.3  # of a line's height, added left and right of a detected box before recognition  # detector box score above which a box is text whatever the pixel mask says
+SIDE_PAD = 0.3  # of a line's height, added left and right of a detected box before recognition
 
 
 @dataclass(frozen=True)
