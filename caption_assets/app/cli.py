@@ -28,7 +28,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Caption data from videos with burned-in captions: run the platform locally (dev), "
-    "hand it a video as the web app does (upload), or process one video to SRT/VTT (process).",
+    "hand it a video as the web app does (upload), process one video to SRT/VTT (process), "
+    "or show a video's catalog status (status).",
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -81,6 +82,49 @@ def upload(
     except CaptionAssetsError as exc:
         raise _fail(str(exc)) from None
     typer.echo(video_id)
+
+
+@app.command()
+def status(video: Annotated[str, typer.Argument(help="the video id (a UUID)")]) -> None:
+    """Print VIDEO's catalog status: its file, tenant, the layout/boundaries/text statuses and the
+    error message, if any."""
+    from caption_assets.core.keys import validate_uuid
+
+    try:
+        video_id = validate_uuid(video, "video id")
+        _, catalog, _ = _platform()
+        row = catalog.get_video(video_id)
+        if row is None:
+            raise _fail(f"video {video_id} is not in the catalog")
+        tenant = catalog.get_tenant(row.tenant_id)
+    except CaptionAssetsError as exc:
+        raise _fail(str(exc)) from None
+    for line in status_lines(row, tenant):
+        typer.echo(line)
+
+
+def status_lines(row: Any, tenant: Any) -> list[str]:
+    """A video's catalog row in a few readable lines."""
+    from datetime import UTC
+
+    facts = [
+        f"{row.duration_seconds:.1f} s" if row.duration_seconds else None,
+        f"{row.width} x {row.height} px" if row.width and row.height else None,
+        f"uploaded {row.uploaded_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+    ]
+    lines = [
+        f"video   {row.id}",
+        f"file    {row.original_filename or '(no file name)'} ({', '.join(f for f in facts if f)})",
+        f"tenant  {tenant.name} ({tenant.tier})" if tenant else f"tenant  {row.tenant_id} (not found)",
+        f"status  layout {row.layout_status}, boundaries {row.boundaries_status or '-'}, "
+        f"text {row.text_status or '-'}",
+    ]
+    if row.deleted_at is not None:
+        lines.append(f"deleted {row.deleted_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+    for column, details in (("layout", row.layout_error_details), ("captions", row.boundaries_error_details)):
+        if details and details.get("message"):
+            lines.append(f"error   {column}: {details['message']}")
+    return lines
 
 
 class _StepPrinter:
@@ -340,6 +384,8 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
         row.uploaded_at,
         policy,
         attempt=row.processing_attempt,
+        tenant_name=tenant_row.name,
+        file_name=row.original_filename,
     )
 
     def run(job_name: str) -> bool:

@@ -3,6 +3,7 @@ video's run carries, its run key, its typed config, which assets each job materi
 run statuses count as in flight."""
 
 # no `from __future__ import annotations`: Dagster reads the Config annotations at runtime
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,15 @@ SENSOR_INTERVAL_SECONDS = 5
 
 PARTITION_TAG = "dagster/partition"
 RUN_KEY_TAG = "dagster/run_key"
+# readable identity beside the UUIDs: the tenant's name and the uploaded file's name (the tier is
+# priority_tags' TIER_TAG)
+TENANT_NAME_TAG = "caption_assets/tenant_name"
+FILE_TAG = "caption_assets/file"
+# Dagster tag values end up in run lists, filters and (on Kubernetes) labels: at most 63 characters
+# of [A-Za-z0-9_.-], starting and ending with a letter or digit
+TAG_VALUE_MAX = 63
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
 # the catalog's processing_attempt a layout run was requested for: the failure sensor only settles
 # the video when no retry has started a newer attempt since
 ATTEMPT_TAG = "caption_assets/attempt"
@@ -45,6 +55,26 @@ IN_FLIGHT: list[dg.DagsterRunStatus] = [
 ]
 
 
+def safe_tag_value(value: str) -> str:
+    """``value`` as a tag value: unsafe runs of characters become ``_``, at most ``TAG_VALUE_MAX``
+    characters (a long name keeps its start and its end: ``holiday_..._final.mp4``)."""
+    text = _UNSAFE.sub("_", value).strip("_.-")
+    if len(text) > TAG_VALUE_MAX:
+        keep = (TAG_VALUE_MAX - 3) // 2
+        text = f"{text[:keep].rstrip('_.-')}...{text[-keep:].lstrip('_.-')}"
+    return text or "_"
+
+
+def readable_tags(tenant_name: str | None = None, file_name: str | None = None) -> dict[str, str]:
+    """The tenant's and the file's names as run tags (only those known)."""
+    tags = {}
+    if tenant_name:
+        tags[TENANT_NAME_TAG] = safe_tag_value(tenant_name)
+    if file_name:
+        tags[FILE_TAG] = safe_tag_value(file_name)
+    return tags
+
+
 def run_tags(
     video_id: str,
     tenant_id: str,
@@ -53,9 +83,12 @@ def run_tags(
     policy: PriorityPolicy,
     attempt: int | None = None,
     now: datetime | None = None,
+    tenant_name: str | None = None,
+    file_name: str | None = None,
 ) -> dict[str, str]:
     """Tenant, tier and priority (aged from ``since``), the video, the age origin for the
-    queue-aging sensor, and the catalog attempt of a layout run."""
+    queue-aging sensor, the catalog attempt of a layout run, and the tenant's and file's names
+    when the caller knows them (every asset adds them to its run too: ``readable_tags``)."""
     priority = priority_for(tier, since, now or datetime.now(UTC), policy)
     tags = {
         **priority_tags(tenant_id, tier, priority),
@@ -64,6 +97,7 @@ def run_tags(
     }
     if attempt is not None:
         tags[ATTEMPT_TAG] = str(attempt)
+    tags.update(readable_tags(tenant_name, file_name))
     return tags
 
 

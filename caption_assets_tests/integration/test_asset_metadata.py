@@ -15,6 +15,7 @@ from caption_assets.core.config import PIPELINE_VERSION
 from caption_assets.core.keys import VideoKeys
 from caption_assets.defs.assets.captions import captions_db, cropped_frames
 from caption_assets.defs.assets.layout import full_frames, layout_db
+from caption_assets.defs.runs import FILE_TAG, TENANT_NAME_TAG
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,6 +45,10 @@ def test_every_asset_shows_readable_metadata_and_pictures(platform, rendered) ->
     }
     row = platform.catalog.get_video(video_id)
     keys = VideoKeys(row.tenant_id, video_id)
+
+    # the run was launched without names (as from the UI): the assets put them on it
+    tags = platform.instance.get_run_by_id(result.run_id).tags
+    assert tags[TENANT_NAME_TAG] == "acme" and tags[FILE_TAG] == video.path.name
 
     # every asset: who it is, readably
     for m in meta.values():

@@ -24,6 +24,7 @@ from caption_assets.defs.assets.runtime import (
     compute_metadata,
     load_video,
     status_guard,
+    tag_run,
     video_locks,
 )
 from caption_assets.defs.checks import to_check_result
@@ -82,6 +83,7 @@ def cropped_frames(
     failed = partial(lifecycle.captions_failed, cat, video_id, columns=["boundaries_status"])
     with status_guard(context, "cropped_frames", failed):
         vc = _approved(cat, video_id)
+        tag_run(context, vc)
         # captions_db of this run takes over the locks (same holder) and releases them
         with video_locks(cat, vc.video.id, holder=context.run.run_id, release=False) as locks:
             lifecycle.captions_started(cat, vc.video.id, "boundaries_status")
@@ -144,6 +146,7 @@ def captions_db(
     reocr = list(config.reocr_caption_ids) or None
     with status_guard(context, "captions_db", partial(lifecycle.captions_failed, cat, video_id)):
         vc = _approved(cat, video_id)
+        tag_run(context, vc)
         with video_locks(cat, vc.video.id, holder=context.run.run_id) as locks:
             lifecycle.captions_started(cat, vc.video.id, "text_status")
             artifacts = store.get(tenant_exists=cat.tenant_exists)

@@ -19,6 +19,7 @@ from caption_assets.defs.assets.runtime import (
     compute_metadata,
     load_video,
     status_guard,
+    tag_run,
     video_locks,
 )
 from caption_assets.defs.checks import to_check_result
@@ -78,6 +79,7 @@ def full_frames(
     video_id = context.partition_key
     with status_guard(context, "full_frames", partial(lifecycle.layout_failed, cat, video_id)):
         vc = load_video(cat, video_id)
+        tag_run(context, vc)
         attempt = lifecycle.layout_started(cat, vc.video.id)
         limits = settings.limits()
         artifacts = store.get(tenant_exists=cat.tenant_exists)
@@ -138,6 +140,7 @@ def layout_db(
     video_id = context.partition_key
     with status_guard(context, "layout_db", partial(lifecycle.layout_failed, cat, video_id)):
         vc = load_video(cat, video_id)
+        tag_run(context, vc)
         lifecycle.layout_started(cat, vc.video.id)
         artifacts = store.get(tenant_exists=cat.tenant_exists)
         backend = compute.get(artifacts)

@@ -31,6 +31,7 @@ from caption_assets.core.errors import (
     TransientError,
 )
 from caption_assets.core.keys import validate_uuid
+from caption_assets.defs.runs import readable_tags
 
 COMPUTE_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -87,6 +88,22 @@ def load_video(catalog: Catalog, video_id: str) -> VideoContext:
     if not tenant.active:
         raise PermanentError(f"video {video_id}: tenant {tenant.name} is not active")
     return VideoContext(video=video, tenant=tenant)
+
+
+def tag_run(context: dg.AssetExecutionContext, vc: VideoContext) -> None:
+    """Put the tenant's and the file's names on the run (a run launched from the UI or by a
+    sensor that did not know them carries only UUIDs). A tag write that fails only logs."""
+    missing = {
+        k: v
+        for k, v in readable_tags(vc.tenant.name, vc.video.original_filename).items()
+        if context.run.tags.get(k) != v
+    }
+    if not missing:
+        return
+    try:
+        context.instance.add_run_tags(context.run.run_id, missing)
+    except Exception as exc:  # readable tags are a convenience, never a reason to fail the step
+        context.log.warning(f"run tags {sorted(missing)} not added: {exc}")
 
 
 def compute_metadata(backend: object) -> dict[str, str]:
