@@ -483,13 +483,27 @@ def dev(
 ) -> None:
     """Start the platform locally: embedded Postgres, migrations, and `dagster dev` on 127.0.0.1
     with the sensors on. Ctrl-C stops everything."""
-    from caption_assets.app.devserver import run_dagster_dev
+    from caption_assets.app.devserver import UI_READY_DEADLINE_SECONDS, run_dagster_dev, ui_url
 
     try:
         settings, catalog, store = _platform()
     except CaptionAssetsError as exc:
         raise _fail(str(exc)) from None
-    err.print(f"data in {settings.resolved_data_dir()}; UI at http://127.0.0.1:{port}")
+    except KeyboardInterrupt:  # Ctrl-C while the embedded Postgres starts: no traceback
+        err.print("stopped")
+        raise typer.Exit(code=130) from None
+    err.print(
+        f"data in {settings.resolved_data_dir()}; starting Dagster (the UI line follows when it answers)"
+    )
+
+    def ready(answers: bool) -> None:
+        if answers:
+            err.print(f"UI at {ui_url(port)}")
+        else:
+            err.print(
+                f"[red]the UI at {ui_url(port)} did not answer within "
+                f"{UI_READY_DEADLINE_SECONDS:.0f} s[/red]; see the Dagster log above"
+            )
 
     def after_start() -> None:
         if not settings.database_url:  # the embedded server this process started
@@ -497,7 +511,7 @@ def dev(
         if demo:
             threading.Thread(target=_demo, args=(settings, catalog, store), daemon=True).start()
 
-    raise typer.Exit(code=run_dagster_dev(port, on_started=after_start))
+    raise typer.Exit(code=run_dagster_dev(port, on_started=after_start, on_ready=ready))
 
 
 @app.command()

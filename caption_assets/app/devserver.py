@@ -139,7 +139,55 @@ def _signal_group(proc: subprocess.Popen[bytes], grace_seconds: float) -> int:
     return proc.wait()
 
 
-def run_dagster_dev(port: int, on_started: Callable[[], None] | None = None) -> int:
+# how long `dev` waits for the UI to answer before saying it does not
+UI_READY_DEADLINE_SECONDS = 300.0
+
+
+def ui_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def answers(url: str, timeout_seconds: float = 2.0) -> bool:
+    """Whether the Dagster webserver at ``url`` answers ``/server_info``."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/server_info", timeout=timeout_seconds):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until_answers(
+    url: str,
+    deadline_seconds: float,
+    alive: Callable[[], bool],
+    stop: threading.Event,
+    interval_seconds: float = 0.5,
+) -> bool:
+    """Poll ``url`` until it answers (True), or the deadline passes, ``alive()`` turns false or
+    ``stop`` is set (False)."""
+    import time
+
+    deadline = time.monotonic() + deadline_seconds
+    while not stop.is_set() and alive() and time.monotonic() < deadline:
+        if answers(url):
+            return True
+        stop.wait(interval_seconds)
+    return False
+
+
+def run_dagster_dev(
+    port: int,
+    on_started: Callable[[], None] | None = None,
+    on_ready: Callable[[bool], None] | None = None,
+    ready_deadline_seconds: float = UI_READY_DEADLINE_SECONDS,
+) -> int:
+    """``dagster dev`` on 127.0.0.1:``port`` until it exits or Ctrl-C / SIGTERM stops it.
+    ``on_started`` runs once the child exists; ``on_ready(True)`` once the UI answers
+    ``/server_info``, ``on_ready(False)`` if it does not within ``ready_deadline_seconds``."""
+
     def forward(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -158,8 +206,24 @@ def run_dagster_dev(port: int, on_started: Callable[[], None] | None = None) -> 
         ).start()
         if on_started is not None:
             on_started()
+        if on_ready is not None:
+            child = proc
+
+            def report_ready() -> None:
+                ready = wait_until_answers(
+                    ui_url(port), ready_deadline_seconds, lambda: child.poll() is None, sampling
+                )
+                if not sampling.is_set() and child.poll() is None:
+                    on_ready(ready)
+
+            threading.Thread(target=report_ready, name="dagster-dev-ready", daemon=True).start()
         return proc.wait()
     except KeyboardInterrupt:
+        # a second Ctrl-C while stopping must not interrupt the stop with a traceback: the stop
+        # escalates to SIGTERM and SIGKILL by itself
+        for s in previous:
+            signal.signal(s, signal.SIG_IGN)
+        sampling.set()
         return stop_group(proc, family=family) if proc is not None else 130
     finally:
         sampling.set()

@@ -11,13 +11,14 @@ from caption_assets.defs.assets import with_code_references
 from caption_assets.defs.assets.captions import captions_db, cropped_frames
 from caption_assets.defs.assets.layout import full_frames, layout_db
 from caption_assets.defs.jobs import captions_job, layout_job, video_job
-from caption_assets.defs.maintenance import maintenance_job, maintenance_schedule
+from caption_assets.defs.maintenance import maintenance, maintenance_job
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.compute import ComputeResource
 from caption_assets.defs.resources.settings import PlatformSettings
 from caption_assets.defs.resources.store import StoreResource
 from caption_assets.defs.retention import delete_tenant_job, retention_job, retention_schedule
 from caption_assets.defs.sensors.ocr_requests import caption_ocr_requests
+from caption_assets.defs.sensors.partitions import invalid_partition_keys
 from caption_assets.defs.sensors.queue import queued_run_aging
 from caption_assets.defs.sensors.refused import refused_work
 from caption_assets.defs.sensors.run_status import (
@@ -63,7 +64,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=with_code_references([full_frames, layout_db, cropped_frames, captions_db]),
         jobs=[layout_job, captions_job, video_job, maintenance_job, retention_job, delete_tenant_job],
-        schedules=[maintenance_schedule, retention_schedule],
+        schedules=[retention_schedule],
         sensors=[
             new_uploads,
             layout_approvals,
@@ -72,6 +73,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             refused_work,
             run_failures_to_catalog,
             run_cancellations_to_catalog,
+            maintenance,
+            invalid_partition_keys,
         ],
         resources=build_resources(settings),
     )

@@ -1,6 +1,11 @@
-"""Repairs that run on a schedule: expired locks are cleared and reported, videos left in
-``processing`` by a run that is no longer alive are marked ``error`` with details, and work
-claimed for a run that was never created is released so the sensors request it again."""
+"""Repairs: expired locks are cleared and reported, videos left in ``processing`` by a run that is
+no longer alive are marked ``error`` with details, and work claimed for a run that was never
+created is released so the sensors request it again.
+
+The ``maintenance`` sensor does them every 5 minutes inside its tick, so they fill no runs list or
+timeline (a schedule started a ``maintenance_job`` run each time); what a tick repaired is logged
+on the tick and summed up in its skip reason. ``maintenance_job`` does the same as a run, for an
+operator who wants one now."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -169,8 +174,36 @@ def maintenance_job() -> None:
     release_lost_run_requests()
 
 
-maintenance_schedule = dg.ScheduleDefinition(
-    job=maintenance_job,
-    cron_schedule="*/5 * * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+MAINTENANCE_INTERVAL_SECONDS = 300
+
+
+@dg.sensor(
+    minimum_interval_seconds=MAINTENANCE_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every 5 minutes, without a run: clears expired locks, fails runs whose worker died, "
+    "repairs videos stuck in 'processing' and re-requests work whose run request was lost.",
 )
+def maintenance(context: dg.SensorEvaluationContext, catalog: CatalogResource) -> dg.SkipReason:
+    cat = catalog.get()
+    stale = lifecycle.expired_locks_cleared(cat)
+    for lock in stale:
+        context.log.warning(
+            f"expired {lock.database} lock of video {lock.video_id} held by {lock.holder} "
+            f"(expired {lock.expires_at.isoformat()}) was cleared"
+        )
+    failed = fail_dead_local_runs(context.instance)
+    for run_id in failed:
+        context.log.warning(f"run {run_id}: its worker process is gone; marked failed")
+    repaired = repair_stuck_videos(context.instance, cat)
+    for video_id, columns in repaired.items():
+        context.log.warning(f"video {video_id}: {columns} left in processing; set to error")
+    released = release_lost_claims(context.instance, cat)
+    for claim in released:
+        context.log.warning(
+            f"video {claim.video_id}: {claim.work} work claimed at {claim.claimed_at.isoformat()} "
+            "has no run; released for the next sensor tick"
+        )
+    return dg.SkipReason(
+        f"cleared {len(stale)} expired locks, failed {len(failed)} dead runs, repaired "
+        f"{len(repaired)} stuck videos, released {len(released)} lost claims"
+    )

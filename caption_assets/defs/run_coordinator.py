@@ -6,7 +6,8 @@ without a tenant tag the per-tenant concurrency limit and the priority ordering 
 The tags are written in ``submit_run``, before the run is enqueued, so the daemon's dequeue sees
 them on its first look (a sensor re-tagging queued runs would race the dequeue). Submission runs
 in the webserver (materialize) and in the daemon (backfills); both load this class from the
-instance's dagster.yaml. A lookup that fails only logs: the run is still queued, untagged."""
+instance's dagster.yaml. A lookup that fails only logs: the run is still queued, untagged. A run
+whose partition key is not a video id fails here with one line, before any step."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import dagster as dg
 
 from caption_assets.core.catalog.base import Catalog
 from caption_assets.core.config import get_settings
-from caption_assets.core.errors import BadInputError
+from caption_assets.core.errors import BadInputError, shorten
 from caption_assets.core.keys import validate_uuid
 from caption_assets.core.policy.priority import TENANT_TAG, PriorityPolicy
 from caption_assets.defs.resources.catalog import open_catalog
@@ -50,6 +51,20 @@ def missing_run_tags(
     return {k: v for k, v in wanted.items() if k not in tags}
 
 
+def refusal(tags: Mapping[str, str]) -> str | None:
+    """Why a run must not be queued: its partition key is not a video id (anyone can type a key
+    into "Add a partition"; the ``invalid_partition_keys`` sensor removes it at its next tick)."""
+    key = tags.get(PARTITION_TAG)
+    if key is None:
+        return None
+    try:
+        if validate_uuid(key, "partition key") == key:
+            return None
+    except BadInputError:
+        pass
+    return f"partition key {shorten(repr(key), 80)} is not a video id (a UUID): nothing to process"
+
+
 def _catalog_and_policy() -> tuple[Catalog, PriorityPolicy]:
     settings = get_settings()
     catalog = open_catalog(
@@ -67,6 +82,11 @@ class VideoRunCoordinator(dg.QueuedRunCoordinator):
 
     def submit_run(self, context: dg.SubmitRunContext) -> dg.DagsterRun:
         run = context.dagster_run
+        refused = refusal(run.tags)
+        if refused is not None and run.status == dg.DagsterRunStatus.NOT_STARTED:
+            # one line on the run page instead of a step failure per asset
+            self._instance.report_run_failed(run, refused)
+            return self._instance.get_run_by_id(run.run_id) or run
         if TENANT_TAG not in run.tags and PARTITION_TAG in run.tags:
             try:
                 catalog, policy = _catalog_and_policy()

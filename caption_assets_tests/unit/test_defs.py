@@ -32,7 +32,9 @@ JOBS = [
 ]
 SENSORS = [
     "caption_ocr_requests",
+    "invalid_partition_keys",
     "layout_approvals",
+    "maintenance",
     "new_uploads",
     "queued_run_aging",
     "refused_work",
@@ -40,7 +42,6 @@ SENSORS = [
     "run_failures_to_catalog",
 ]
 SCHEDULES = [
-    ("maintenance_job_schedule", "*/5 * * * *", "maintenance_job"),
     ("retention_job_schedule", "17 3 * * *", "retention_job"),
 ]
 COMBINATIONS = list(itertools.product(["postgres", "supabase"], ["local", "s3"], ["local", "modal"]))
