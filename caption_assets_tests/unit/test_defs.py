@@ -77,3 +77,9 @@ def test_definitions_load_for_every_adapter_combination(
     assert resources["catalog"].backend == catalog
     assert resources["store"].backend == store
     assert resources["compute"].backend == compute
+
+
+def test_video_jobs_run_their_steps_in_one_process(tmp_path: Path) -> None:
+    repo = build_definitions(Settings(data_dir=tmp_path)).get_repository_def()
+    for name in ("layout_job", "captions_job", "video_job"):
+        assert repo.get_job(name).executor_def.name == "in_process", name
