@@ -480,9 +480,12 @@ def _in_worker_thread(work: Callable[[], T], on_stall: Callable[[], None] | None
 def dev(
     port: Annotated[int, typer.Option("--port", help="port of the Dagster UI")] = 3000,
     demo: Annotated[bool, typer.Option("--demo", help="also upload a generated demo video")] = False,
+    webhook_port: Annotated[
+        int, typer.Option("--webhook-port", help="port of the upload webhook (0: do not serve it)")
+    ] = 3001,
 ) -> None:
-    """Start the platform locally: embedded Postgres, migrations, and `dagster dev` on 127.0.0.1
-    with the sensors on. Ctrl-C stops everything."""
+    """Start the platform locally: embedded Postgres, migrations, `dagster dev` on 127.0.0.1
+    with the sensors on, and the upload webhook beside it. Ctrl-C stops everything."""
     from caption_assets.app.devserver import UI_READY_DEADLINE_SECONDS, run_dagster_dev, ui_url
 
     try:
@@ -495,6 +498,25 @@ def dev(
     err.print(
         f"data in {settings.resolved_data_dir()}; starting Dagster (the UI line follows when it answers)"
     )
+
+    companions = []
+    if webhook_port:
+        secret_note = _webhook_secret(settings.resolved_data_dir())
+        companions.append(
+            [
+                sys.executable,
+                "-m",
+                "caption_assets.app.cli",
+                "webhook",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(webhook_port),
+            ]
+        )
+        err.print(
+            f"upload webhook at http://127.0.0.1:{webhook_port}/webhooks/supabase/videos ({secret_note})"
+        )
 
     def ready(answers: bool) -> None:
         if answers:
@@ -511,7 +533,31 @@ def dev(
         if demo:
             threading.Thread(target=_demo, args=(settings, catalog, store), daemon=True).start()
 
-    raise typer.Exit(code=run_dagster_dev(port, on_started=after_start, on_ready=ready))
+    raise typer.Exit(
+        code=run_dagster_dev(port, on_started=after_start, on_ready=ready, companions=companions)
+    )
+
+
+WEBHOOK_SECRET_FILE = "webhook_secret"
+
+
+def _webhook_secret(data_dir: Path) -> str:
+    """Make sure the webhook started by ``dev`` has a secret: the one in the environment, else the
+    one ``dev`` generated earlier in the data dir, else a new one stored there (mode 0600). The
+    child inherits it through the environment; the secret itself is never printed. Returns where
+    it comes from, for the person to read."""
+    import secrets
+
+    if os.environ.get("CAPTION_ASSETS_WEBHOOK_SECRET"):
+        return "secret from CAPTION_ASSETS_WEBHOOK_SECRET"
+    path = Path(data_dir) / WEBHOOK_SECRET_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    os.environ["CAPTION_ASSETS_WEBHOOK_SECRET"] = path.read_text().strip()
+    return f"Bearer secret in {path}"
 
 
 @app.command()
@@ -580,4 +626,8 @@ def _demo(settings: Any, catalog: Any, store: Any) -> None:
 
 
 def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # `python -m caption_assets.app.cli`: how dev starts the webhook
     app()

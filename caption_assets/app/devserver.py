@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psutil
@@ -183,10 +183,13 @@ def run_dagster_dev(
     on_started: Callable[[], None] | None = None,
     on_ready: Callable[[bool], None] | None = None,
     ready_deadline_seconds: float = UI_READY_DEADLINE_SECONDS,
+    companions: Sequence[Sequence[str]] = (),
 ) -> int:
     """``dagster dev`` on 127.0.0.1:``port`` until it exits or Ctrl-C / SIGTERM stops it.
     ``on_started`` runs once the child exists; ``on_ready(True)`` once the UI answers
-    ``/server_info``, ``on_ready(False)`` if it does not within ``ready_deadline_seconds``."""
+    ``/server_info``, ``on_ready(False)`` if it does not within ``ready_deadline_seconds``.
+    ``companions`` (the upload webhook) are commands started beside it, each leading its own
+    process group, and stopped with it whichever ends first."""
 
     def forward(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -198,8 +201,10 @@ def run_dagster_dev(
     proc: subprocess.Popen[bytes] | None = None
     family: ProcessFamily | None = None
     sampling = threading.Event()
+    beside: list[subprocess.Popen[bytes]] = []
     try:
         proc = subprocess.Popen(dagster_dev_command(port), start_new_session=True)
+        beside += [subprocess.Popen(list(command), start_new_session=True) for command in companions]
         family = ProcessFamily(proc.pid)
         threading.Thread(
             target=family.watch, args=(sampling,), name="dagster-dev-family", daemon=True
@@ -227,6 +232,8 @@ def run_dagster_dev(
         return stop_group(proc, family=family) if proc is not None else 130
     finally:
         sampling.set()
+        for companion in beside:
+            stop_group(companion, grace_seconds=10.0)
         if proc is not None:
             if proc.poll() is None:
                 stop_group(proc, family=family)
