@@ -121,3 +121,27 @@ def test_second_captions_run_leaves_only_the_newest_cropped_frames(platform, ren
     }
     assert versions == {"cropped_frames_v2"}
     assert list(platform.store.list(keys.captions_db())) == [keys.captions_db()]
+
+
+@pytest.mark.slow
+def test_the_band_scan_decode_is_held_to_the_tier_limits(platform, rendered) -> None:
+    # full_frames admitted the video on what the container said (its seeks decode a few frames);
+    # the scan decodes every frame and is held to the tier's duration as well
+    video_id = platform.upload(rendered("short_bottom").path, tenant="acme", tier="free")
+    assert _materialize(platform, LAYOUT, video_id).success
+    limits = {
+        "free": {"max_duration_seconds": 2, "max_size_bytes": 10**9, "max_width": 7680, "max_height": 7680}
+    }
+    result = dg.materialize(
+        CAPTIONS,
+        partition_key=video_id,
+        instance=platform.instance,
+        resources=platform.with_settings(tier_limits=limits),
+        raise_on_error=False,
+        selection=[cropped_frames],
+    )
+    assert not result.success
+    row = platform.catalog.get_video(video_id)
+    assert row.boundaries_status == "error"
+    assert "free limit" in row.boundaries_error_details["message"]
+    assert row.current_cropped_frames_version == 0

@@ -14,6 +14,7 @@ from caption_assets.core.config import PIPELINE_VERSION
 from caption_assets.core.errors import PermanentError
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy import quality
+from caption_assets.core.policy.admission import enforcing
 from caption_assets.core.processing.captions_db import Caption, read_captions
 from caption_assets.core.store.base import ArtifactStore
 from caption_assets.defs.assets.layout import OWNERS, layout_db
@@ -31,6 +32,7 @@ from caption_assets.defs.checks import to_check_result
 from caption_assets.defs.partitions import videos_partitions
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.compute import ComputeResource
+from caption_assets.defs.resources.settings import PlatformSettings
 from caption_assets.defs.resources.store import StoreResource
 from caption_assets.defs.runs import CaptionsConfig
 
@@ -77,6 +79,7 @@ def cropped_frames(
     catalog: CatalogResource,
     store: StoreResource,
     compute: ComputeResource,
+    settings: PlatformSettings,
 ) -> dg.MaterializeResult:
     cat = catalog.get()
     video_id = context.partition_key
@@ -91,7 +94,8 @@ def cropped_frames(
             artifacts = store.get(tenant_exists=cat.tenant_exists)
             backend = compute.get(artifacts)
             # a lock lost while the scan runs stops it then, not after the whole call
-            with stopped_when(backend, locks.check):
+            # the whole decode held to the tier's limits, whatever the container told full_frames
+            with stopped_when(backend, locks.check), enforcing(vc.tenant.tier, settings.limits()):
                 result = backend.cropped_frames(vc.job, version)
             locks.check()
             # bumped only now: every chunk of the new version is stored
@@ -140,6 +144,7 @@ def captions_db(
     catalog: CatalogResource,
     store: StoreResource,
     compute: ComputeResource,
+    settings: PlatformSettings,
 ) -> dg.MaterializeResult:
     cat = catalog.get()
     video_id = context.partition_key
@@ -151,7 +156,8 @@ def captions_db(
             lifecycle.captions_started(cat, vc.video.id, "text_status")
             artifacts = store.get(tenant_exists=cat.tenant_exists)
             backend = compute.get(artifacts)
-            with stopped_when(backend, locks.check):
+            # a re-OCR decodes the video again: held to the tier's limits as well
+            with stopped_when(backend, locks.check), enforcing(vc.tenant.tier, settings.limits()):
                 result = backend.captions(vc.job, reocr_caption_ids=reocr)
             keys = VideoKeys(vc.tenant.id, vc.video.id)
             with tempfile.TemporaryDirectory(prefix="caption_assets_check_") as tmp:
