@@ -288,11 +288,19 @@ class Catalog(abc.ABC):
 
     # locks -------------------------------------------------------------------------------------
     @abc.abstractmethod
+    def _acquire(self, kind: str, video_id: str, database: str, holder: str, ttl_seconds: int) -> LockResult:
+        """``captionacc.acquire_{kind}_lock`` (kind: server or client), as the adapter calls it."""
+
+    @abc.abstractmethod
+    def _release(self, kind: str, video_id: str, database: str, holder: str) -> bool:
+        """``captionacc.release_{kind}_lock``, as the adapter calls it."""
+
     def acquire_server_lock(
         self, video_id: str, database: LockDatabase, holder: str, ttl_seconds: int
     ) -> LockResult:
         """One compare-and-set; the holder may call again to renew. A loser gets the current
         holder and expiry in the result."""
+        return self._acquire("server", video_id, database, holder, ttl_seconds)
 
     def require_server_lock(
         self, video_id: str, database: LockDatabase, holder: str, ttl_seconds: int
@@ -306,8 +314,17 @@ class Catalog(abc.ABC):
             raise LockHeldError(video_id, database, result.holder, result.expires_at)
         return result
 
-    @abc.abstractmethod
-    def release_server_lock(self, video_id: str, database: LockDatabase, holder: str) -> bool: ...
+    def release_server_lock(self, video_id: str, database: LockDatabase, holder: str) -> bool:
+        return self._release("server", video_id, database, holder)
+
+    def acquire_client_lock(
+        self, video_id: str, database: LockDatabase, holder: str, ttl_seconds: int
+    ) -> LockResult:
+        """What the web app's annotation session takes (excludes and is excluded by server locks)."""
+        return self._acquire("client", video_id, database, holder, ttl_seconds)
+
+    def release_client_lock(self, video_id: str, database: LockDatabase, holder: str) -> bool:
+        return self._release("client", video_id, database, holder)
 
     @abc.abstractmethod
     def clear_stale_locks(self) -> list[StaleLock]:

@@ -24,7 +24,6 @@ from caption_assets.core import errors
 from caption_assets.core.catalog.base import (
     ApprovedLayout,
     Catalog,
-    LockDatabase,
     LockResult,
     OcrRequest,
     PendingUpload,
@@ -543,23 +542,6 @@ class PostgresCatalog(Catalog):
                 (video_id, database, holder),
             )
         )
-
-    def acquire_server_lock(
-        self, video_id: str, database: LockDatabase, holder: str, ttl_seconds: int
-    ) -> LockResult:
-        return self._acquire("server", video_id, database, holder, ttl_seconds)
-
-    def release_server_lock(self, video_id: str, database: LockDatabase, holder: str) -> bool:
-        return self._release("server", video_id, database, holder)
-
-    def acquire_client_lock(
-        self, video_id: str, database: LockDatabase, holder: str, ttl_seconds: int
-    ) -> LockResult:
-        """What the web app's annotation session takes (excludes and is excluded by server locks)."""
-        return self._acquire("client", video_id, database, holder, ttl_seconds)
-
-    def release_client_lock(self, video_id: str, database: LockDatabase, holder: str) -> bool:
-        return self._release("client", video_id, database, holder)
 
     def clear_stale_locks(self) -> list[StaleLock]:
         rows = self._all("clear_stale_locks", "all videos", "select * from captionacc.clear_stale_locks()")
