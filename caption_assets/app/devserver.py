@@ -229,11 +229,15 @@ def run_dagster_dev(
         for s in previous:
             signal.signal(s, signal.SIG_IGN)
         sampling.set()
+        # the companions first: they stop in a moment, while dagster dev's own shutdown may take
+        # its whole grace period
+        for companion in beside:
+            stop_group(companion, grace_seconds=5.0)
         return stop_group(proc, family=family) if proc is not None else 130
     finally:
         sampling.set()
         for companion in beside:
-            stop_group(companion, grace_seconds=10.0)
+            stop_group(companion, grace_seconds=5.0)
         if proc is not None:
             if proc.poll() is None:
                 stop_group(proc, family=family)

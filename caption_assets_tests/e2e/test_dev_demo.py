@@ -101,7 +101,9 @@ def test_dev_demo_processes_the_demo_video_and_stops_on_ctrl_c() -> None:
         family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
 
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
-        assert proc.wait(timeout=60) in (0, 130, -signal.SIGINT)
+        # bounded by the stop's own escalation (dagster dev: 20 s SIGINT, 10 s SIGTERM, SIGKILL;
+        # the webhook before it), not a timing claim
+        assert proc.wait(timeout=120) in (0, 130, -signal.SIGINT)
         gone = time.monotonic() + 30
         while (alive := _alive(family)) and time.monotonic() < gone:
             time.sleep(0.2)
