@@ -12,8 +12,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 
+from caption_assets.core.processing.video import YuvPlanes, plane_rows
 from caption_assets.core.processing.workers import BoundedSubmitter, cpu_count
 
 CHUNK_FRAMES = 32
@@ -43,7 +43,7 @@ def chunk_path(out_dir: Path, level: int, first: int) -> Path:
     return Path(out_dir) / f"modulo_{level}" / f"chunk_{first:010d}.webm"
 
 
-def _encode_chunk(path: Path, width: int, height: int, frames: list[tuple[np.ndarray, ...]]) -> Path:
+def _encode_chunk(path: Path, width: int, height: int, frames: list[YuvPlanes]) -> Path:
     """One chunk file from its frames' Y, U, V planes (runs on a worker thread: libvpx releases the
     GIL while it encodes, so chunks encode in parallel with each other and with decoding)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def _encode_chunk(path: Path, width: int, height: int, frames: list[tuple[np.nda
         for pts, planes in enumerate(frames):
             frame = av.VideoFrame(width, height, "yuv420p")
             for plane, data in zip(frame.planes, planes):
-                view = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+                view = plane_rows(plane)
                 view[:, : data.shape[1]] = data
             frame.pts = pts
             for packet in stream.encode(frame):
@@ -94,13 +94,13 @@ class ChunkWriter:
             for chunk in chunks:
                 for index in chunk:
                     self._where[index] = (level, chunk[0], chunk[-1])
-        self._open: dict[int, tuple[int, list[tuple[np.ndarray, ...]]]] = {}
+        self._open: dict[int, tuple[int, list[YuvPlanes]]] = {}
         workers = min(4, cpu_count())
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vp9")
         self._encoding: BoundedSubmitter[Path] = BoundedSubmitter(self._pool, 2 * workers)
         self.paths: list[Path] = []
 
-    def add(self, index: int, planes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    def add(self, index: int, planes: YuvPlanes) -> None:
         if index not in self._where:
             return
         level, first, last = self._where[index]

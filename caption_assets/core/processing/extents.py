@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from caption_assets.core.processing import signature as sig
 from caption_assets.core.processing.sampling import SampleClock
@@ -35,14 +36,24 @@ MAX_KEPT_PER_SEGMENT = 8  # full-resolution band images kept per segment for OCR
 class Sample:
     native: int  # native frame index
     time: float
-    gray: np.ndarray  # full-resolution band luma
-    smoothed: np.ndarray  # analysis resolution, blurred
-    edges: np.ndarray
-    text: np.ndarray | None = None  # text pixels, known once the next sample arrived
+    gray: NDArray[np.uint8]  # full-resolution band luma
+    smoothed: NDArray[np.uint8]  # analysis resolution, blurred
+    edges: NDArray[np.bool_]
+    text: NDArray[np.bool_] | None = None  # text pixels, known once the next sample arrived
 
     @property
     def text_pixels(self) -> int:
-        return 0 if self.text is None else np.count_nonzero(self.text)
+        return 0 if self.text is None else int(np.count_nonzero(self.text))
+
+
+@dataclass
+class _Native:
+    """A native frame kept for edge refinement; its analysis image is made only when needed."""
+
+    index: int
+    time: float
+    gray: NDArray[np.uint8]
+    smoothed: NDArray[np.uint8] | None = None
 
 
 @dataclass
@@ -57,24 +68,24 @@ class Segment:
     kept: list[Sample] = field(default_factory=list)
     # what the state before held and this state's first sample still showed (a caption the change
     # did not touch, at a cut behind it)
-    inherited: np.ndarray | None = None
+    inherited: NDArray[np.bool_] | None = None
     # share of the previous state's held strokes still unchanged where this state began (None: the
     # previous state held no caption's worth of strokes); near 1 when only the background changed
     carried: float | None = None
     _stride: int = 1
     _seen: int = 0
-    _own: np.ndarray | None = None  # high-contrast pixels unchanged over its own sample pairs
+    _own: NDArray[np.bool_] | None = None  # high-contrast pixels unchanged over its own sample pairs
     _pairs: int = 0
 
     @property
-    def held(self) -> np.ndarray | None:
+    def held(self) -> NDArray[np.bool_] | None:
         """The state's strokes: high-contrast pixels that stayed put sample after sample (moving
         background drops out within a few samples, a caption never does). Pixels that stayed put
         over one pair only are too often moving background matching by chance; until a second pair
         confirms them, what the state inherited stands in."""
         return self._own if self._pairs >= 2 else self.inherited
 
-    def hold(self, stays: np.ndarray) -> None:
+    def hold(self, stays: NDArray[np.bool_]) -> None:
         """Another pair of its samples: ``stays`` are the high-contrast pixels unchanged between them."""
         self._own = stays if self._own is None else self._own & stays
         self._pairs += 1
@@ -112,27 +123,27 @@ class Segment:
 class ExtentTracker:
     """Feed native frames of one band in presentation order; read the segments ``finish`` returns."""
 
-    def __init__(self, params: sig.SignatureParams = sig.DEFAULT_PARAMS, sample_rate: float = 10.0):
+    def __init__(self, params: sig.SignatureParams = sig.DEFAULT_PARAMS, sample_rate: float = 10.0) -> None:
         self.params = params
         self.sample_rate = sample_rate
         self.segments: list[Segment] = []  # not yet handed out by ``closed_segments``
         self.segment_count = 0
         self.sample_count = 0
         self._clock = SampleClock(sample_rate)
-        self._previous: tuple[int, float, np.ndarray] | None = None  # last native frame
-        # native frames [index, time, gray, smoothed or None] from the settled sample on, for edge
-        # refinement; their analysis images are made only when a change between samples is refined
-        self._natives: list[list] = []
+        self._previous: tuple[int, float, NDArray[np.uint8]] | None = None  # last native frame
+        # native frames from the settled sample on, for edge refinement; their analysis images are
+        # made only when a change between samples is refined
+        self._natives: list[_Native] = []
         self._before: Sample | None = None  # the sample settled before ``_settled``
         self._settled: Sample | None = None  # last sample whose segment is decided
         self._waiting: Sample | None = None  # its successor: its mask needs the next sample
 
-    def add_frame(self, index: int, time: float, gray: np.ndarray) -> None:
+    def add_frame(self, index: int, time: float, gray: NDArray[np.uint8]) -> None:
         """One native frame: its index, presentation time and the band's luma at full resolution."""
         if self._clock.advance(time) and self._previous is not None:
             # the previous frame was on screen at one or more sample times
             self._add_sample(*self._previous)
-        self._natives.append([index, time, gray, None])
+        self._natives.append(_Native(index, time, gray))
         self._previous = (index, time, gray)
 
     def closed_segments(self) -> list[Segment]:
@@ -159,17 +170,17 @@ class ExtentTracker:
             self.segments[-1].end_time = end_time
         return self.segments
 
-    def _smoothed(self, native: list) -> np.ndarray:
-        if native[3] is None:
-            native[3] = sig.smooth(sig.analysis_image(native[2], self.params))
-        return native[3]
+    def _smoothed(self, native: _Native) -> NDArray[np.uint8]:
+        if native.smoothed is None:
+            native.smoothed = sig.smooth(sig.analysis_image(native.gray, self.params))
+        return native.smoothed
 
-    def _add_sample(self, index: int, time: float, gray: np.ndarray) -> None:
+    def _add_sample(self, index: int, time: float, gray: NDArray[np.uint8]) -> None:
         analysis = sig.analysis_image(gray, self.params)
         smoothed = sig.smooth(analysis)
         for native in self._natives:
-            if native[0] == index:
-                native[3] = smoothed
+            if native.index == index:
+                native.smoothed = smoothed
         sample = Sample(index, time, gray, smoothed, sig.edge_mask(analysis, self.params))
         self.sample_count += 1
         if self._waiting is not None:
@@ -190,13 +201,20 @@ class ExtentTracker:
         else:  # a one-sample video: stability cannot be judged, take the contrast alone
             sample.text = sample.edges
         if previous is None:
-            first_index, first_time = self._natives[0][0], self._natives[0][1]
+            first_index, first_time = self._natives[0].index, self._natives[0].time
             self._open_segment(first_index, first_time)
         else:
             current = self.segments[-1]
-            later = (None, None) if after is None else (after.smoothed, after.edges)
+            after_smoothed = None if after is None else after.smoothed
+            after_edges = None if after is None else after.edges
             change = sig.transition(
-                current.held, previous.smoothed, sample.smoothed, sample.edges, *later, self.params
+                current.held,
+                previous.smoothed,
+                sample.smoothed,
+                sample.edges,
+                after_smoothed,
+                after_edges,
+                self.params,
             )
             start = previous
             if not change.changed and self._before is not None and self._before.native >= current.first:
@@ -207,21 +225,22 @@ class ExtentTracker:
                     self._before.smoothed,
                     sample.smoothed,
                     sample.edges,
-                    *later,
+                    after_smoothed,
+                    after_edges,
                     self.params,
                     via=previous.smoothed,
                 )
                 if slow.changed:
                     change, start = slow, self._before
             if change.changed:
-                between = [n for n in self._natives if start.native < n[0] <= sample.native]
+                between = [n for n in self._natives if start.native < n.index <= sample.native]
                 last_old, first_new = sig.state_bounds(
                     start.smoothed, sample.smoothed, [self._smoothed(n) for n in between], change
                 )
-                if last_old + 1 < first_new and between[last_old + 1][0] > current.first:
+                if last_old + 1 < first_new and between[last_old + 1].index > current.first:
                     # frames showing neither state: a state of their own
                     self._close_at(between[last_old + 1])
-                if between[first_new][0] > self.segments[-1].first:
+                if between[first_new].index > self.segments[-1].first:
                     self._close_at(between[first_new])
                 # what the old state held and b still shows (a caption the change did not touch,
                 # at a cut behind it) stands for the new state until it has samples of its own,
@@ -237,11 +256,11 @@ class ExtentTracker:
         self.segments[-1].add_sample(sample)
         self._before, self._settled = previous, sample
         # natives from the sample before the settled one on are kept for refinement (slow fades)
-        self._natives = [n for n in self._natives if previous is None or n[0] >= previous.native]
+        self._natives = [n for n in self._natives if previous is None or n.index >= previous.native]
 
-    def _close_at(self, native: list) -> None:
+    def _close_at(self, native: _Native) -> None:
         """End the current segment before ``native`` and open the next one there."""
         closing = self.segments[-1]
-        closing.last = native[0] - 1
-        closing.end_time = native[1]
-        self._open_segment(native[0], native[1])
+        closing.last = native.index - 1
+        closing.end_time = native.time
+        self._open_segment(native.index, native.time)

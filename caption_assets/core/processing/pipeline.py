@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from rapidfuzz import fuzz
 
 from caption_assets.core.errors import BadInputError
@@ -414,7 +415,7 @@ def run_reocr(
         picks = {caption.start_native_frame + round(span * p) for p in (0.25, 0.5, 0.75)}
         for n in picks:
             wanted.setdefault(n, []).append(caption.id)
-    images: dict[int, list[np.ndarray]] = {c.id: [] for c in targets}
+    images: dict[int, list[NDArray[np.uint8]]] = {c.id: [] for c in targets}
     last_needed = max(wanted, default=-1)
     if zones:
         for decoded in iter_frames(video_path):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from rapidfuzz import fuzz
 
 from caption_assets.core.processing import ocr
@@ -79,7 +80,7 @@ def vote(candidates: list[tuple[str, float]]) -> tuple[str, float]:
     return best, float(np.mean(pooled[best]))
 
 
-def _boxes_on_text(boxes: list[ocr.Box], text_mask: np.ndarray | None, scale: float) -> list[ocr.Box]:
+def _boxes_on_text(boxes: list[ocr.Box], text_mask: NDArray[np.bool_] | None, scale: float) -> list[ocr.Box]:
     """Drop detections that cover almost no stable text pixels (clutter of a moving background)."""
     if text_mask is None:
         return boxes
@@ -111,7 +112,7 @@ def detect_side(shape: tuple[int, ...]) -> int:
 
 
 def read_caption(
-    frames: list[np.ndarray], text_mask: np.ndarray | None = None, mask_scale: float = 1.0
+    frames: list[NDArray[np.uint8]], text_mask: NDArray[np.bool_] | None = None, mask_scale: float = 1.0
 ) -> Reading:
     """Text of one caption state from its band images (luma, same geometry).
 
@@ -175,20 +176,20 @@ def _centred(lines: list[list[ocr.Box]], width: int) -> list[list[ocr.Box]]:
 WORD_GAP = 2.0  # line heights: wider than any gap between words of a caption line
 
 
-def _only_near(image: np.ndarray, text_mask: np.ndarray, scale: float) -> np.ndarray:
+def _only_near(image: NDArray[np.uint8], text_mask: NDArray[np.bool_], scale: float) -> NDArray[np.uint8]:
     """``image`` with every pixel far from ``text_mask``'s strokes set to the image's median grey."""
-    near = cv2.resize(
+    strokes = cv2.resize(
         text_mask.view(np.uint8), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST
     )
     grow = max(3, image.shape[0] // 12) | 1
-    near = cv2.dilate(near, np.ones((grow, grow), np.uint8)) > 0
+    near = cv2.dilate(strokes, np.ones((grow, grow), np.uint8)) > 0
     out = np.full_like(image, int(np.median(image)))
     out[near] = image[near]
     return out
 
 
 def read_lines(
-    frames: list[np.ndarray], lines: list[list[ocr.Box]] | tuple[tuple[ocr.Box, ...], ...]
+    frames: list[NDArray[np.uint8]], lines: list[list[ocr.Box]] | tuple[tuple[ocr.Box, ...], ...]
 ) -> Reading:
     """Recognise the boxes ``lines`` (from ``ocr.reading_order``) on the first two ``frames``, on the
     rest too when those two disagree on a line, and vote each box over the frames read."""
@@ -238,10 +239,10 @@ def _overlap(a: ocr.Box, b: ocr.Box) -> bool:
     return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
 
 
-def _dedup(frames: list[np.ndarray]) -> list[np.ndarray]:
+def _dedup(frames: list[NDArray[np.uint8]]) -> list[NDArray[np.uint8]]:
     """Drop frames that are pixel-identical (up to codec noise) to one already kept: same input,
     same reading, wasted time."""
-    kept: list[np.ndarray] = []
+    kept: list[NDArray[np.uint8]] = []
     for frame in frames:
         if not any(frame.shape == other.shape and cv2.absdiff(frame, other).mean() < 1.0 for other in kept):
             kept.append(frame)

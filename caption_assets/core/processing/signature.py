@@ -37,9 +37,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
+
+    from caption_assets.core.processing.ocr import Box
 
 
 @dataclass(frozen=True)
@@ -64,36 +71,44 @@ def analysis_scale(width: int, params: SignatureParams = DEFAULT_PARAMS) -> floa
     return min(1.0, params.max_width / float(width))
 
 
-def analysis_image(gray: np.ndarray, params: SignatureParams = DEFAULT_PARAMS) -> np.ndarray:
+def _u8(image: MatLike) -> NDArray[np.uint8]:
+    # OpenCV's stubs type every result as "some numeric array"; its filters keep the input's
+    # depth, so a uint8 image in is a uint8 image out
+    return cast("NDArray[np.uint8]", image)
+
+
+def analysis_image(gray: NDArray[np.uint8], params: SignatureParams = DEFAULT_PARAMS) -> NDArray[np.uint8]:
     """The band at analysis resolution (uint8)."""
     scale = analysis_scale(gray.shape[1], params)
     if scale >= 1.0:
         return np.ascontiguousarray(gray)
     size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return _u8(cv2.resize(gray, size, interpolation=cv2.INTER_AREA))
 
 
-def smooth(image: np.ndarray) -> np.ndarray:
+def smooth(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """The image comparisons are made on: a 3x3 blur absorbs block and ringing noise of codecs."""
-    return cv2.blur(image, (3, 3))
+    return _u8(cv2.blur(image, (3, 3)))
 
 
-def edge_mask(image: np.ndarray, params: SignatureParams = DEFAULT_PARAMS) -> np.ndarray:
+def edge_mask(image: NDArray[np.uint8], params: SignatureParams = DEFAULT_PARAMS) -> NDArray[np.bool_]:
     gradient = cv2.morphologyEx(image, cv2.MORPH_GRADIENT, _KERNEL3)
     return gradient >= params.edge_threshold
 
 
-def unchanged(a: np.ndarray, b: np.ndarray, params: SignatureParams = DEFAULT_PARAMS) -> np.ndarray:
+def unchanged(
+    a: NDArray[np.uint8], b: NDArray[np.uint8], params: SignatureParams = DEFAULT_PARAMS
+) -> NDArray[np.bool_]:
     """Pixels whose (smoothed) luma differs by at most ``stable_delta``."""
     return cv2.absdiff(a, b) <= params.stable_delta
 
 
 def text_mask(
-    edges: np.ndarray,
-    smoothed: np.ndarray,
-    neighbours: list[np.ndarray],
+    edges: NDArray[np.bool_],
+    smoothed: NDArray[np.uint8],
+    neighbours: list[NDArray[np.uint8]],
     params: SignatureParams = DEFAULT_PARAMS,
-) -> np.ndarray:
+) -> NDArray[np.bool_]:
     """High-contrast pixels of a sample that are unchanged in a neighbouring sample, where most
     high-contrast pixels around them are unchanged too.
 
@@ -124,15 +139,18 @@ def text_mask(
 GLYPH_COVER = 0.25
 
 
-def _counts(mask: np.ndarray, size: int) -> np.ndarray:
+def _counts(mask: NDArray[np.bool_], size: int) -> NDArray[np.int32]:
     """How many pixels of the boolean ``mask`` are set in the size x size window around each pixel
     (integer sums: exact, and twice as fast as float box filters)."""
-    return cv2.boxFilter(np.ascontiguousarray(mask).view(np.uint8), cv2.CV_32S, (size, size), normalize=False)
+    counts = cv2.boxFilter(
+        np.ascontiguousarray(mask).view(np.uint8), cv2.CV_32S, (size, size), normalize=False
+    )
+    return cast("NDArray[np.int32]", counts)  # CV_32S: the depth asked for
 
 
 def _clean(
-    edge_count: np.ndarray, kept: np.ndarray, size: int, share: float, params: SignatureParams
-) -> np.ndarray:
+    edge_count: NDArray[np.int32], kept: NDArray[np.bool_], size: int, share: float, params: SignatureParams
+) -> NDArray[np.bool_]:
     """``kept`` (stable high-contrast pixels) where they make up ``share`` of the high-contrast pixels
     around them (``edge_count`` in size x size windows), without isolated pixels, where text pixels
     are dense along a line."""
@@ -147,9 +165,9 @@ def _clean(
     ) | (kept_count >= math.ceil(GLYPH_COVER * size * size))
     mask = (kept & dense).view(np.uint8)
     # strokes are at least 2x2 at analysis scale; stray pixels are not
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL2)
+    mask = _u8(cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL2))
     # text is dense along its line; specks left by chance are scattered
-    window = max(9, (kept.shape[0] // 4) | 1)
+    window: int = max(9, (kept.shape[0] // 4) | 1)  # shapes are untyped in numpy's stubs
     density = _counts(mask.view(bool), window)
     return (mask > 0) & (density >= math.ceil(params.text_density * window * window))
 
@@ -164,32 +182,34 @@ class Transition:
     """What changed between consecutive samples a and b."""
 
     changed: bool
-    vanished: np.ndarray  # strokes of a's state that are gone in b
-    appeared: np.ndarray  # strokes of b's state that were not in a
+    vanished: NDArray[np.bool_]  # strokes of a's state that are gone in b
+    appeared: NDArray[np.bool_]  # strokes of b's state that were not in a
     score: int  # changed stroke pixels in the densest band-height-wide window
 
 
-def _strokes(candidates: np.ndarray, params: SignatureParams, specks: bool = True) -> np.ndarray:
+def _strokes(
+    candidates: NDArray[np.bool_], params: SignatureParams, specks: bool = True
+) -> NDArray[np.bool_]:
     """Glyph-like clusters of ``candidates``: as dense along their line as text pixels are (the same
     rule as for a sample's text pixels), and with ``specks`` removed (2x2 blocks at least) where
     single pixels may match by chance."""
     mask = np.ascontiguousarray(candidates).view(np.uint8)
     if specks:
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL2)
-    window = max(9, (candidates.shape[0] // 4) | 1)
+        mask = _u8(cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL2))
+    window: int = max(9, (candidates.shape[0] // 4) | 1)
     density = _counts(mask.view(bool), window)
     return (mask > 0) & (density >= math.ceil(params.text_density * window * window))
 
 
 def transition(
-    held: np.ndarray | None,
-    a: np.ndarray,
-    b: np.ndarray,
-    edges_b: np.ndarray,
-    after: np.ndarray | None,
-    edges_after: np.ndarray | None,
+    held: NDArray[np.bool_] | None,
+    a: NDArray[np.uint8],
+    b: NDArray[np.uint8],
+    edges_b: NDArray[np.bool_],
+    after: NDArray[np.uint8] | None,
+    edges_after: NDArray[np.bool_] | None,
     params: SignatureParams = DEFAULT_PARAMS,
-    via: np.ndarray | None = None,
+    via: NDArray[np.uint8] | None = None,
 ) -> Transition:
     """Did the caption state change between the smoothed samples ``a`` and ``b``? ``held`` are the
     high-contrast pixels that stayed unchanged over the current state's samples up to a (see
@@ -215,7 +235,7 @@ def transition(
     return Transition(score >= min_text_pixels(a.shape, params), vanished, appeared, score)
 
 
-def _window_sums(mask: np.ndarray) -> np.ndarray:
+def _window_sums(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
     """Set pixels of ``mask`` in every window one band-height wide (the band's full height)."""
     width = max(1, min(mask.shape[1], mask.shape[0]))
     profile = np.count_nonzero(mask, axis=0)
@@ -223,7 +243,7 @@ def _window_sums(mask: np.ndarray) -> np.ndarray:
 
 
 def kept_share(
-    strokes: np.ndarray, still: np.ndarray, params: SignatureParams = DEFAULT_PARAMS
+    strokes: NDArray[np.bool_], still: NDArray[np.bool_], params: SignatureParams = DEFAULT_PARAMS
 ) -> float | None:
     """Of ``strokes`` (what a caption state held), the share that is ``still`` (unchanged) in the
     next sample, in the window where the most were lost (only windows with a caption's worth of
@@ -237,7 +257,7 @@ def kept_share(
 
 
 def strokes_outside(
-    text: np.ndarray, boxes: list, scale: float, params: SignatureParams = DEFAULT_PARAMS
+    text: NDArray[np.bool_], boxes: list[Box], scale: float, params: SignatureParams = DEFAULT_PARAMS
 ) -> bool:
     """Does ``text`` (a sample's text pixels at ``scale`` of the band) hold a caption's worth of
     strokes outside ``boxes`` (band pixels, grown by half a line so stroke rims stay inside)? Then
@@ -252,16 +272,18 @@ def strokes_outside(
     return bool(sums.size) and int(sums.max()) >= min_text_pixels(text.shape, params)
 
 
-def _closer(frame: np.ndarray, to: np.ndarray, other: np.ndarray, pixels: np.ndarray) -> bool:
+def _closer(
+    frame: NDArray[np.uint8], to: NDArray[np.uint8], other: NDArray[np.uint8], pixels: NDArray[np.bool_]
+) -> bool:
     """Most of ``pixels`` are nearer ``to`` than ``other`` in ``frame`` (per pixel, so a fade counts
     from the frame where it is half way)."""
     values = frame[pixels].astype(np.int16)
     near = np.abs(values - to[pixels].astype(np.int16)) < np.abs(values - other[pixels].astype(np.int16))
-    return 2 * np.count_nonzero(near) > values.size
+    return bool(2 * np.count_nonzero(near) > values.size)
 
 
 def state_bounds(
-    a: np.ndarray, b: np.ndarray, between: list[np.ndarray], change: Transition
+    a: NDArray[np.uint8], b: NDArray[np.uint8], between: list[NDArray[np.uint8]], change: Transition
 ) -> tuple[int, int]:
     """Positions in ``between`` (smoothed native frames after sample a, ending with sample b) of the
     last frame that still shows a's state and the first that shows b's. When the first is more than

@@ -13,9 +13,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
+from av.video.plane import VideoPlane
+from numpy.typing import NDArray
 
 from caption_assets.core.errors import AdmissionError, BadVideoError
 
@@ -285,9 +288,10 @@ def iter_frames(path: Path, start_time: float = 0.0) -> Iterator[DecodedFrame]:
         container.close()
 
 
-def to_rgb(frame: av.VideoFrame, rotation: int) -> np.ndarray:
+def to_rgb(frame: av.VideoFrame, rotation: int) -> NDArray[np.uint8]:
     """The full frame as RGB in display orientation."""
-    rgb = frame.to_ndarray(format="rgb24")
+    # PyAV types to_ndarray by what any format could give; rgb24 is one byte per channel
+    rgb = cast("NDArray[np.uint8]", frame.to_ndarray(format="rgb24"))
     turns = _quarter_turns(rotation)
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
@@ -305,25 +309,33 @@ def _coded_window(region: Region, turns: int, coded_w: int, coded_h: int) -> tup
     return coded_h - x - w, coded_h - x, y, y + h
 
 
-def _plane(frame: av.VideoFrame, index: int, dtype: type = np.uint8) -> np.ndarray:
+def plane_rows(plane: VideoPlane) -> NDArray[np.uint8]:
+    """The bytes of one 8-bit plane as rows (line padding included): a view, writes reach the frame."""
+    # through memoryview: numpy's stubs (for Python 3.11) do not see PyAV's planes as buffers
+    return np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(plane.height, plane.line_size)
+
+
+def _plane(frame: av.VideoFrame, index: int) -> NDArray[np.uint8]:
     plane = frame.planes[index]
-    itemsize = np.dtype(dtype).itemsize
-    buffer = np.frombuffer(plane, dtype=dtype)
-    return buffer.reshape(plane.height, plane.line_size // itemsize)[:, : plane.width]
+    return plane_rows(plane)[:, : plane.width]
 
 
-def crop_gray(frame: av.VideoFrame, region: Region, rotation: int) -> np.ndarray:
+def crop_gray(frame: av.VideoFrame, region: Region, rotation: int) -> NDArray[np.uint8]:
     """Luma of display ``region`` (uint8, a copy), read straight from the decoded plane."""
     turns = _quarter_turns(rotation)
     y0, y1, x0, x1 = _coded_window(region, turns, frame.width, frame.height)
     if frame.format.name in _PLANAR_YUV or frame.format.name in ("nv12", "nv21"):
         luma = _plane(frame, 0)[y0:y1, x0:x1]
     else:
-        luma = frame.to_ndarray(format="gray")[y0:y1, x0:x1]
+        luma = cast("NDArray[np.uint8]", frame.to_ndarray(format="gray"))[y0:y1, x0:x1]
     return np.ascontiguousarray(np.rot90(luma, turns)) if turns else luma.copy()
 
 
-def crop_yuv420(frame: av.VideoFrame, region: Region, rotation: int) -> tuple[np.ndarray, ...]:
+# a frame (or a crop of one) as its Y, U and V planes
+YuvPlanes = tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]
+
+
+def crop_yuv420(frame: av.VideoFrame, region: Region, rotation: int) -> YuvPlanes:
     """Y, U, V planes (4:2:0) of an even-aligned display ``region``, without RGB conversion."""
     turns = _quarter_turns(rotation)
     if frame.format.name not in ("yuv420p", "yuvj420p"):
@@ -332,14 +344,15 @@ def crop_yuv420(frame: av.VideoFrame, region: Region, rotation: int) -> tuple[np
     planes = [_plane(frame, 0)[y0:y1, x0:x1]]
     for i in (1, 2):
         planes.append(_plane(frame, i)[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2])
-    return tuple(np.ascontiguousarray(np.rot90(p, turns)) if turns else p.copy() for p in planes)
+    y, u, v = (np.ascontiguousarray(np.rot90(p, turns)) if turns else p.copy() for p in planes)
+    return y, u, v
 
 
 def _keyframe_times(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, origin: float, tb: float
 ) -> list[float]:
     """Presentation times (seconds from ``origin``) of the key frames, from a demux pass (no decoding)."""
-    times = []
+    times: list[float] = []
     for packet in container.demux(stream):
         if packet.size and packet.is_keyframe and packet.pts is not None:
             times.append(packet.pts * tb - origin)
