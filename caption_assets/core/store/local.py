@@ -7,6 +7,7 @@ never sees a half-written artifact and a crash leaves no partial object under it
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import tempfile
@@ -71,7 +72,7 @@ class LocalStore(ArtifactStore):
                 "make it writable or point CAPTION_ASSETS_DATA_DIR elsewhere"
             ) from None
 
-    def _write(self, key: str, write: Callable[[BinaryIO], None]) -> None:
+    def _write(self, key: str, write: Callable[[BinaryIO], object]) -> None:
         target = self.path_of(key)
         tmp_name: str | None = None
         try:
@@ -144,7 +145,8 @@ class LocalStore(ArtifactStore):
     def list(self, prefix: str) -> Iterator[str]:
         return iter(self._walk(prefix)[0])
 
-    def _walk(self, prefix: str) -> tuple[list[str], list[Path]]:
+    # builtins.list: in the class body ``list`` is the method above
+    def _walk(self, prefix: str) -> tuple[builtins.list[str], builtins.list[Path]]:
         """The keys under ``prefix`` and the symbolic links among them (never followed)."""
         self._check_prefix(prefix)
         # S3 semantics: a prefix is a string prefix, not a directory ("a/fr" matches "a/frame_1")

@@ -15,12 +15,14 @@ the CLI can use :func:`make_s3_client`. Either way this adapter:
 
 from __future__ import annotations
 
+import builtins
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from types import TracebackType
+from typing import Any, BinaryIO, Protocol, TypedDict, TypeVar, cast
 
 import boto3
 import botocore
@@ -90,6 +92,62 @@ _TRANSIENT_BOTO_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,  # the builtin: resets surfacing from socket reads outside botocore
     TimeoutError,
 )
+
+
+# boto3 has no type information here: the client is ``Any``, and the parts of its responses this
+# adapter reads are typed where they come in (cast to these shapes, as the S3 API documents them)
+class _StreamingBody(Protocol):
+    def read(self) -> bytes: ...
+
+    def __enter__(self) -> _StreamingBody: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class _GetObjectOutput(TypedDict):
+    Body: _StreamingBody
+
+
+class _HeadObjectOutput(TypedDict):
+    ContentLength: int
+
+
+class _ListedObject(TypedDict):
+    Key: str
+
+
+class _ListObjectsPage(TypedDict, total=False):
+    Contents: list[_ListedObject]
+    IsTruncated: bool
+    NextContinuationToken: str
+
+
+class _DeleteError(TypedDict, total=False):
+    Key: str
+    Code: str
+    Message: str
+
+
+class _DeleteObjectsOutput(TypedDict, total=False):
+    Errors: list[_DeleteError]
+
+
+class _ErrorDetail(TypedDict, total=False):
+    Code: str
+    Message: str
+
+
+class _ResponseMetadata(TypedDict, total=False):
+    HTTPStatusCode: int
+
+
+class _ErrorResponse(TypedDict, total=False):
+    """``botocore.exceptions.ClientError.response``."""
+
+    Error: _ErrorDetail
+    ResponseMetadata: _ResponseMetadata
 
 
 @dataclass(frozen=True)
@@ -200,10 +258,11 @@ class S3Store(ArtifactStore):
         if isinstance(exc, RetriesExceededError) and isinstance(exc.last_exception, BaseException):
             exc = exc.last_exception
         if isinstance(exc, botocore.exceptions.ClientError):
-            error = exc.response.get("Error", {}) or {}
+            response = cast(_ErrorResponse, exc.response)
+            error = response.get("Error", {}) or {}
             code = str(error.get("Code", ""))
             message = error.get("Message") or str(exc)
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             if code == "NoSuchBucket":
                 return BucketNotFoundError(
                     f"{action} {where}: bucket {self.bucket!r} does not exist ({message})",
@@ -236,7 +295,7 @@ class S3Store(ArtifactStore):
         key: str | None,
         fn: Callable[[], T],
         *,
-        before_retry: Callable[[], None] | None = None,
+        before_retry: Callable[[], object] | None = None,
         retryable: bool = True,
     ) -> T:
         policy = self.retry
@@ -365,11 +424,11 @@ class S3Store(ArtifactStore):
         extra = self._extra(content_type)
         if size is not None and size < self.multipart_threshold:
             # one PutObject straight from the file: no transfer-manager thread pool per small frame
-            def upload() -> Any:
+            def upload() -> object:
                 return self.client.put_object(Bucket=self.bucket, Key=key, Body=fh, **extra)
         else:
 
-            def upload() -> Any:
+            def upload() -> object:
                 # multipart above the threshold; at most a few parts are in memory at a time
                 return self.client.upload_fileobj(
                     fh, self.bucket, key, ExtraArgs=extra or None, Config=self.transfer_config
@@ -382,7 +441,7 @@ class S3Store(ArtifactStore):
         self._check_key(key)
 
         def read() -> bytes:
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            response = cast(_GetObjectOutput, self.client.get_object(Bucket=self.bucket, Key=key))
             with response["Body"] as body:
                 return body.read()
 
@@ -425,11 +484,15 @@ class S3Store(ArtifactStore):
 
     def size(self, key: str) -> int:
         self._check_key(key)
+
+        def head() -> _HeadObjectOutput:
+            return cast(_HeadObjectOutput, self.client.head_object(Bucket=self.bucket, Key=key))
+
         try:
-            head = self._call("head", key, lambda: self.client.head_object(Bucket=self.bucket, Key=key))
+            response = self._call("head", key, head)
         except ObjectNotFoundError:
             raise self._missing("head", key) from None
-        return int(head["ContentLength"])
+        return int(response["ContentLength"])
 
     def list(self, prefix: str) -> Iterator[str]:
         self._check_prefix(prefix)
@@ -443,7 +506,12 @@ class S3Store(ArtifactStore):
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": 1000}
             if token:
                 kwargs["ContinuationToken"] = token
-            page = self._call("list", prefix, lambda kwargs=kwargs: self.client.list_objects_v2(**kwargs))
+
+            # bound at definition: a closure over a loop variable reads it only when called
+            def list_page(request: dict[str, Any] = kwargs) -> _ListObjectsPage:
+                return cast(_ListObjectsPage, self.client.list_objects_v2(**request))
+
+            page = self._call("list", prefix, list_page)
             for item in page.get("Contents", []) or []:
                 yield item["Key"]
             if not page.get("IsTruncated"):
@@ -469,13 +537,14 @@ class S3Store(ArtifactStore):
             deleted += self._delete_batch(prefix, batch)
         return deleted
 
-    def _delete_batch(self, prefix: str, keys: list[str]) -> int:
+    # builtins.list: in the class body ``list`` is the method above
+    def _delete_batch(self, prefix: str, keys: builtins.list[str]) -> int:
         request = {"Objects": [{"Key": k} for k in keys], "Quiet": True}
-        response = self._call(
-            "delete",
-            prefix,
-            lambda: self.client.delete_objects(Bucket=self.bucket, Delete=request),
-        )
+
+        def delete() -> _DeleteObjectsOutput:
+            return cast(_DeleteObjectsOutput, self.client.delete_objects(Bucket=self.bucket, Delete=request))
+
+        response = self._call("delete", prefix, delete)
         errors = response.get("Errors") or []
         if errors:
             first = errors[0]
@@ -496,11 +565,12 @@ class S3Store(ArtifactStore):
             raise BadInputError("expires_seconds must be an int")
         if not 1 <= expires_seconds <= 7 * 24 * 3600:  # SigV4's maximum is 7 days
             raise BadInputError(f"expires_seconds must be 1..604800, got {expires_seconds}")
-        return self.client.generate_presigned_url(
+        url = self.client.generate_presigned_url(
             method,
             Params={"Bucket": self.bucket, "Key": key, **(signed or {})},
             ExpiresIn=expires_seconds,
         )
+        return cast(str, url)
 
     def presign_get(self, key: str, expires_seconds: int = 3600) -> str:
         return self._presign("get_object", key, expires_seconds)
