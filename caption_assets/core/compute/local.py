@@ -9,7 +9,7 @@ and stores nothing more.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 from caption_assets.core.compute import steps
 from caption_assets.core.compute.base import (
@@ -48,8 +48,9 @@ class LocalCompute(Compute):
     def __init__(self, store: ArtifactStore) -> None:
         self.store = store
         self._cancelled = threading.Event()
-        # what the steps are given: the same store, refused once cancelled
-        self._steps_store: ArtifactStore = _CancellableStore(store, self._cancelled)  # type: ignore[assignment]
+        # what the steps are given: the same store, refused once cancelled (a proxy: it answers
+        # every ArtifactStore attribute through __getattr__ without being a subclass)
+        self._steps_store = cast(ArtifactStore, _CancellableStore(store, self._cancelled))
 
     def cancel(self) -> None:
         """Refuse the steps' store operations from now on (safe from any thread)."""

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import modal
 import modal.exception as mexc
@@ -65,7 +65,7 @@ class FunctionCallHandle(Protocol):
 
     object_id: str
 
-    def get(self, timeout: float | None = None) -> Any: ...
+    def get(self, timeout: float | None = None) -> object: ...
 
     def cancel(self, terminate_containers: bool = False) -> None: ...
 
@@ -84,7 +84,10 @@ def modal_function_lookup(environment_name: str | None = None) -> FunctionLookup
     """Handles of a deployed app's functions (lazy: nothing is contacted until ``spawn``)."""
 
     def lookup(app_name: str, function_name: str) -> FunctionHandle:
-        return modal.Function.from_name(app_name, function_name, environment_name=environment_name)
+        function = modal.Function.from_name(app_name, function_name, environment_name=environment_name)
+        # Modal types ``spawn`` as a synchronicity wrapper object, not a method, so the handle does
+        # not match the protocol structurally although it is called the same way
+        return cast(FunctionHandle, function)
 
     return lookup
 
@@ -160,18 +163,19 @@ class ModalCompute(Compute):
         return f"ModalCompute(app_name={self.app_name!r}, timeout_seconds={self.timeout_seconds})"
 
     # Compute ------------------------------------------------------------------------------------
+    # a remote step returns what its function in modal_app.py returns: the step's result, unpickled
     def full_frames(self, job: VideoJob) -> FullFramesResult:
-        return self._run("full_frames", job.tenant_id, job.video_id)
+        return cast(FullFramesResult, self._run("full_frames", job.tenant_id, job.video_id))
 
     def layout(self, job: VideoJob) -> LayoutResult:
-        return self._run("layout", job.tenant_id, job.video_id)
+        return cast(LayoutResult, self._run("layout", job.tenant_id, job.video_id))
 
     def cropped_frames(self, job: VideoJob, version: int) -> CroppedResult:
-        return self._run("cropped_frames", job.tenant_id, job.video_id, int(version))
+        return cast(CroppedResult, self._run("cropped_frames", job.tenant_id, job.video_id, int(version)))
 
     def captions(self, job: VideoJob, reocr_caption_ids: list[int] | None = None) -> CaptionsResult:
         ids = None if reocr_caption_ids is None else [int(i) for i in reocr_caption_ids]
-        return self._run("captions", job.tenant_id, job.video_id, ids)
+        return cast(CaptionsResult, self._run("captions", job.tenant_id, job.video_id, ids))
 
     def cancel(self) -> None:
         """Cancel the call in flight, if any, and refuse new ones (the run is being stopped).
@@ -187,7 +191,7 @@ class ModalCompute(Compute):
     def timeout_for(self, step: str) -> float:
         return self.step_timeouts.get(step, self.timeout_seconds)
 
-    def _run(self, step: str, *args: Any) -> Any:
+    def _run(self, step: str, *args: Any) -> object:
         function_name = FUNCTION_NAMES[step]
         where = f"{self.app_name}/{function_name}"
         if self._stopped.is_set():
@@ -227,7 +231,7 @@ class ModalCompute(Compute):
                 if self._in_flight is in_flight:
                     self._in_flight = None
 
-    def _wait(self, in_flight: _InFlight, where: str) -> Any:
+    def _wait(self, in_flight: _InFlight, where: str) -> object:
         info = in_flight.info
         limit = self.timeout_for(info.step)
         deadline = self._clock() + limit

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import SupportsFloat, SupportsInt
 
 from caption_assets.core.compute.base import (
     CaptionsResult,
@@ -30,6 +31,21 @@ _CHUNK_NAME = re.compile(r"modulo_(\d+)/chunk_(\d+)\.webm$")
 def _workdir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="caption_assets_") as tmp:
         yield Path(tmp)
+
+
+def _int_stat(stats: Mapping[str, object], key: str, default: int) -> int:
+    # the processing's stats mix figures with nested tables; the ones read here are numbers
+    value = stats.get(key, default)
+    if not isinstance(value, SupportsInt):
+        raise TypeError(f"stats[{key!r}] is {type(value).__name__}, not a number")
+    return int(value)
+
+
+def _float_stat(stats: Mapping[str, object], key: str, default: float) -> float:
+    value = stats.get(key, default)
+    if not isinstance(value, SupportsFloat):
+        raise TypeError(f"stats[{key!r}] is {type(value).__name__}, not a number")
+    return float(value)
 
 
 def _fetch_video(store: ArtifactStore, keys: VideoKeys, workdir: Path) -> Path:
@@ -94,7 +110,7 @@ def layout_step(store: ArtifactStore, job: VideoJob) -> LayoutResult:
             confidence=float(out.confidence),
             frame_count=int(out.frame_count),
             box_count=int(out.box_count),
-            plausible_box_count=int(out.stats.get("plausible_boxes", out.box_count)),
+            plausible_box_count=_int_stat(out.stats, "plausible_boxes", out.box_count),
             stats=dict(out.stats),
         )
 
@@ -163,9 +179,9 @@ def captions_step(
         stats = dict(out.stats)
         return CaptionsResult(
             caption_count=len(out.captions),
-            duration_seconds=float(stats.get("duration_seconds", 0.0)),
+            duration_seconds=_float_stat(stats, "duration_seconds", 0.0),
             ocr_error_count=sum(1 for c in out.captions if c.text_ocr_status == OCR_ERROR),
-            carried_over_count=int(stats.get("carried_over", 0)),
+            carried_over_count=_int_stat(stats, "carried_over", 0),
             region_found=read_layout_db(layout_db).region is not None,
             stats=stats,
         )
