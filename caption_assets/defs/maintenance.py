@@ -7,6 +7,7 @@ timeline (a schedule started a ``maintenance_job`` run each time); what a tick r
 on the tick and summed up in its skip reason. ``maintenance_job`` does the same as a run, for an
 operator who wants one now."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -22,6 +23,7 @@ from caption_assets.defs.runs import (
     captions_run_key,
     layout_run_key,
 )
+from caption_assets.defs.sensors import running_sensor
 
 # A run request is written before its run exists; give the queue that long before calling a
 # video in 'processing' abandoned.
@@ -129,39 +131,64 @@ def release_lost_claims(
     return released
 
 
-@dg.op(description="Remove expired video locks and report them.")
-def clear_expired_locks(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
-    stale = lifecycle.expired_locks_cleared(catalog.get())
+# What each repair tells the operator, written once for the ops and the sensor (``log`` is the
+# run's or the tick's logger); each returns how many it repaired.
+
+
+def _clear_expired_locks(log: logging.Logger, catalog: Catalog) -> int:
+    stale = lifecycle.expired_locks_cleared(catalog)
     for lock in stale:
-        context.log.warning(
+        log.warning(
             f"expired {lock.database} lock of video {lock.video_id} held by {lock.holder} "
             f"(expired {lock.expires_at.isoformat()}) was cleared"
         )
-    context.add_output_metadata({"cleared": len(stale)})
     return len(stale)
+
+
+def _fail_dead_runs(log: logging.Logger, instance: dg.DagsterInstance) -> int:
+    failed = fail_dead_local_runs(instance)
+    for run_id in failed:
+        log.warning(f"run {run_id}: its worker process is gone; marked failed")
+    return len(failed)
+
+
+def _repair_stuck_videos(log: logging.Logger, instance: dg.DagsterInstance, catalog: Catalog) -> int:
+    repaired = repair_stuck_videos(instance, catalog)
+    for video_id, columns in repaired.items():
+        log.warning(f"video {video_id}: {columns} left in processing; set to error")
+    return len(repaired)
+
+
+def _release_lost_claims(log: logging.Logger, instance: dg.DagsterInstance, catalog: Catalog) -> int:
+    released = release_lost_claims(instance, catalog)
+    for claim in released:
+        log.warning(
+            f"video {claim.video_id}: {claim.work} work claimed at {claim.claimed_at.isoformat()} "
+            "has no run; released for the next sensor tick"
+        )
+    return len(released)
+
+
+@dg.op(description="Remove expired video locks and report them.")
+def clear_expired_locks(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
+    cleared = _clear_expired_locks(context.log, catalog.get())
+    context.add_output_metadata({"cleared": cleared})
+    return cleared
 
 
 @dg.op(description="Fail runs whose worker died; mark videos left in 'processing' as 'error'.")
 def repair_stuck_work(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
-    for run_id in fail_dead_local_runs(context.instance):
-        context.log.warning(f"run {run_id}: its worker process is gone; marked failed")
-    repaired = repair_stuck_videos(context.instance, catalog.get())
-    for video_id, columns in repaired.items():
-        context.log.warning(f"video {video_id}: {columns} left in processing; set to error")
-    context.add_output_metadata({"repaired": len(repaired)})
-    return len(repaired)
+    _fail_dead_runs(context.log, context.instance)
+    repaired = _repair_stuck_videos(context.log, context.instance, catalog.get())
+    context.add_output_metadata({"repaired": repaired})
+    return repaired
 
 
 @dg.op(description="Release claimed work whose run was never created, so the sensors request it again.")
 def release_lost_run_requests(context: dg.OpExecutionContext, catalog: CatalogResource) -> int:
-    released = release_lost_claims(context.instance, catalog.get())
-    for claim in released:
-        context.log.warning(
-            f"video {claim.video_id}: {claim.work} work claimed at {claim.claimed_at.isoformat()} "
-            "has no run; released for the next sensor tick"
-        )
-    context.add_output_metadata({"released": len(released)})
-    return len(released)
+    released = _release_lost_claims(context.log, context.instance, catalog.get())
+    context.add_output_metadata({"released": released})
+    return released
 
 
 @dg.job(
@@ -177,33 +204,18 @@ def maintenance_job() -> None:
 MAINTENANCE_INTERVAL_SECONDS = 300
 
 
-@dg.sensor(
-    minimum_interval_seconds=MAINTENANCE_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Every 5 minutes, without a run: clears expired locks, fails runs whose worker died, "
-    "repairs videos stuck in 'processing' and re-requests work whose run request was lost.",
+@running_sensor(
+    "Every 5 minutes, without a run: clears expired locks, fails runs whose worker died, repairs "
+    "videos stuck in 'processing' and re-requests work whose run request was lost.",
+    interval_seconds=MAINTENANCE_INTERVAL_SECONDS,
 )
 def maintenance(context: dg.SensorEvaluationContext, catalog: CatalogResource) -> dg.SkipReason:
     cat = catalog.get()
-    stale = lifecycle.expired_locks_cleared(cat)
-    for lock in stale:
-        context.log.warning(
-            f"expired {lock.database} lock of video {lock.video_id} held by {lock.holder} "
-            f"(expired {lock.expires_at.isoformat()}) was cleared"
-        )
-    failed = fail_dead_local_runs(context.instance)
-    for run_id in failed:
-        context.log.warning(f"run {run_id}: its worker process is gone; marked failed")
-    repaired = repair_stuck_videos(context.instance, cat)
-    for video_id, columns in repaired.items():
-        context.log.warning(f"video {video_id}: {columns} left in processing; set to error")
-    released = release_lost_claims(context.instance, cat)
-    for claim in released:
-        context.log.warning(
-            f"video {claim.video_id}: {claim.work} work claimed at {claim.claimed_at.isoformat()} "
-            "has no run; released for the next sensor tick"
-        )
+    stale = _clear_expired_locks(context.log, cat)
+    failed = _fail_dead_runs(context.log, context.instance)
+    repaired = _repair_stuck_videos(context.log, context.instance, cat)
+    released = _release_lost_claims(context.log, context.instance, cat)
     return dg.SkipReason(
-        f"cleared {len(stale)} expired locks, failed {len(failed)} dead runs, repaired "
-        f"{len(repaired)} stuck videos, released {len(released)} lost claims"
+        f"cleared {stale} expired locks, failed {failed} dead runs, repaired "
+        f"{repaired} stuck videos, released {released} lost claims"
     )

@@ -4,7 +4,7 @@ run statuses count as in flight."""
 
 # no `from __future__ import annotations`: Dagster reads the Config annotations at runtime
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,6 +101,29 @@ def run_tags(
     return tags
 
 
+def video_run_request(
+    video_id: str,
+    tenant_id: str,
+    tier: str,
+    since: datetime,
+    policy: PriorityPolicy,
+    *,
+    run_key: str,
+    attempt: int | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+    run_config: dg.RunConfig | None = None,
+) -> dg.RunRequest:
+    """A sensor's request for a run of one video: its partition, its run key, and the tags
+    ``run_tags`` gives it."""
+    return dg.RunRequest(
+        partition_key=video_id,
+        run_key=run_key,
+        tags=run_tags(video_id, tenant_id, tier, since, policy, attempt=attempt),
+        asset_selection=asset_selection,
+        run_config=run_config,
+    )
+
+
 def requested_attempt(tags: Mapping[str, str]) -> int | None:
     raw = tags.get(ATTEMPT_TAG)
     return int(raw) if raw is not None and raw.isdigit() else None
@@ -136,6 +159,21 @@ def partition_requests(
     """The partitions a batch of run requests needs that do not exist yet."""
     new_keys = new_partition_keys(instance, video_ids)
     return [videos_partitions.build_add_request(new_keys)] if new_keys else []
+
+
+def requested_runs(
+    instance: dg.DagsterInstance, requests: list[dg.RunRequest], skip_reason: str | None = None
+) -> dg.SensorResult:
+    """A sensor's answer: these runs, with the partitions they need added first; ``skip_reason``
+    (when given) instead of an empty answer."""
+    if not requests and skip_reason is not None:
+        return dg.SensorResult(skip_reason=skip_reason)
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=partition_requests(
+            instance, [r.partition_key for r in requests if r.partition_key]
+        ),
+    )
 
 
 class CaptionsConfig(dg.Config):

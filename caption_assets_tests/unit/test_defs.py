@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import get_args
 
 import dagster as dg
+import pydantic
 import pytest
 
+from caption_assets.core.backends import CatalogBackend, ComputeBackend, StoreBackend
 from caption_assets.core.config import Settings
 from caption_assets.defs.definitions import build_definitions
+from caption_assets.defs.resources.catalog import CatalogResource
+from caption_assets.defs.resources.compute import ComputeResource
+from caption_assets.defs.resources.store import StoreResource
 
 pytestmark = pytest.mark.unit
 
@@ -83,3 +89,36 @@ def test_video_jobs_run_their_steps_in_one_process(tmp_path: Path) -> None:
     repo = build_definitions(Settings(data_dir=tmp_path)).get_repository_def()
     for name in ("layout_job", "captions_job", "video_job"):
         assert repo.get_job(name).executor_def.name == "in_process", name
+
+
+RESOURCES = [
+    (CatalogResource, "catalog", CatalogBackend),
+    (StoreResource, "store", StoreBackend),
+    (ComputeResource, "compute", ComputeBackend),
+]
+
+
+@pytest.mark.parametrize(("resource", "setting", "backends"), RESOURCES)
+def test_a_resource_takes_exactly_the_backends_its_setting_names(resource, setting, backends) -> None:
+    taken = get_args(resource.model_fields["backend"].annotation)
+    assert taken == get_args(Settings.model_fields[setting].annotation) == get_args(backends)
+
+
+@pytest.mark.parametrize(("resource", "setting", "backends"), RESOURCES)
+def test_a_wrong_backend_fails_at_config_validation_naming_the_choices(resource, setting, backends) -> None:
+    choices = get_args(backends)
+    with pytest.raises(pydantic.ValidationError, match=" or ".join(repr(c) for c in choices)):
+        resource(backend="nonsense")
+
+    @dg.asset(required_resource_keys={"resource_under_test"})
+    def uses() -> None:
+        raise AssertionError("config validation must refuse the run before any step")
+
+    with pytest.raises(
+        dg.DagsterInvalidConfigError, match=rf"backend not in enum type Literal\[{choices[0]!r}"
+    ):
+        dg.materialize(
+            [uses],
+            resources={"resource_under_test": resource.configure_at_launch()},
+            run_config={"resources": {"resource_under_test": {"config": {"backend": "nonsense"}}}},
+        )

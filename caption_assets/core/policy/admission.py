@@ -40,6 +40,7 @@ class TierLimits:
     max_height: int
 
 
+# one entry per tier of ``Tier`` (core/catalog/base.py, where the tiers are written)
 DEFAULT_LIMITS: dict[str, TierLimits] = {
     "free": TierLimits(15 * 60, 2 * 1024**3, 1920, 1920),
     "premium": TierLimits(2 * 3600, 10 * 1024**3, 3840, 3840),

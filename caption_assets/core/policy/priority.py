@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+# one entry per tier of ``Tier`` (core/catalog/base.py, where the tiers are written)
 TIER_BASE: dict[str, int] = {"free": 50, "premium": 70, "enterprise": 90}
 MIN_PRIORITY = 0
 MAX_PRIORITY = 100

@@ -8,28 +8,16 @@ from pathlib import Path
 import dagster as dg
 
 from caption_assets.core.catalog import lifecycle
-from caption_assets.core.catalog.base import Catalog
 from caption_assets.core.compute.watch import stopped_when
-from caption_assets.core.config import PIPELINE_VERSION
-from caption_assets.core.errors import PermanentError
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy import quality
 from caption_assets.core.policy.admission import enforcing
 from caption_assets.core.processing.captions_db import Caption, read_captions
 from caption_assets.core.store.base import ArtifactStore
-from caption_assets.defs.assets.layout import OWNERS, layout_db
+from caption_assets.defs.assets.layout import layout_db
 from caption_assets.defs.assets.metadata import captions_metadata, cropped_metadata
-from caption_assets.defs.assets.runtime import (
-    COMPUTE_RETRY_POLICY,
-    VideoContext,
-    compute_metadata,
-    load_video,
-    status_guard,
-    tag_run,
-    video_locks,
-)
+from caption_assets.defs.assets.runtime import load_approved, video_asset, video_locks, video_step
 from caption_assets.defs.checks import to_check_result
-from caption_assets.defs.partitions import videos_partitions
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.compute import ComputeResource
 from caption_assets.defs.resources.settings import PlatformSettings
@@ -52,25 +40,10 @@ CAPTIONS_CHECKS = [
 ]
 
 
-def _approved(cat: Catalog, video_id: str) -> VideoContext:
-    vc = load_video(cat, video_id)
-    if vc.video.layout_approved_at is None or vc.video.layout_status != "done":
-        raise PermanentError(
-            f"video {video_id}: layout is not approved (layout_status={vc.video.layout_status}); "
-            "approve it in the web app or re-run layout_job"
-        )
-    return vc
-
-
-@dg.asset(
-    partitions_def=videos_partitions,
-    deps=[layout_db],
-    retry_policy=COMPUTE_RETRY_POLICY,
-    group_name="captions",
+@video_asset(
+    group="captions",
     kinds={"python", "video"},
-    # the processing pipeline's version: partitions made by an older pipeline show as outdated
-    code_version=PIPELINE_VERSION,
-    owners=OWNERS,
+    deps=[layout_db],
     description="The caption band at 10 Hz as VP9/WebM chunks of 32 frames in modulo levels 16/4/1, "
     "and from the same decode the caption states with their OCR text (server-side raw-ocr.db).",
 )
@@ -81,33 +54,26 @@ def cropped_frames(
     compute: ComputeResource,
     settings: PlatformSettings,
 ) -> dg.MaterializeResult:
-    cat = catalog.get()
-    video_id = context.partition_key
-    failed = partial(lifecycle.captions_failed, cat, video_id, columns=["boundaries_status"])
-    with status_guard(context, "cropped_frames", failed):
-        vc = _approved(cat, video_id)
-        tag_run(context, vc)
+    failed = partial(lifecycle.captions_failed, columns=["boundaries_status"])
+    with video_step(context, "cropped_frames", catalog, store, compute, failed, load=load_approved) as step:
         # captions_db of this run takes over the locks (same holder) and releases them
-        with video_locks(cat, vc.video.id, holder=context.run.run_id, release=False) as locks:
-            lifecycle.captions_started(cat, vc.video.id, "boundaries_status")
-            version = vc.video.current_cropped_frames_version + 1
-            artifacts = store.get(tenant_exists=cat.tenant_exists)
-            backend = compute.get(artifacts)
+        with video_locks(step.catalog, step.video.id, holder=context.run.run_id, release=False) as locks:
+            lifecycle.captions_started(step.catalog, step.video.id, "boundaries_status")
+            version = step.video.current_cropped_frames_version + 1
+            backend = step.backend
             # a lock lost while the scan runs stops it then, not after the whole call
             # the whole decode held to the tier's limits, whatever the container told full_frames
-            with stopped_when(backend, locks.check), enforcing(vc.tenant.tier, settings.limits()):
-                result = backend.cropped_frames(vc.job, version)
+            with stopped_when(backend, locks.check), enforcing(step.tenant.tier, settings.limits()):
+                result = backend.cropped_frames(step.job, version)
             locks.check()
             # bumped only now: every chunk of the new version is stored
-            cat.set_cropped_frames_version(vc.video.id, version)
-    keys = VideoKeys(vc.tenant.id, vc.video.id)
+            step.catalog.set_cropped_frames_version(step.video.id, version)
     return dg.MaterializeResult(
         metadata={
-            **compute_metadata(backend),
-            **vc.metadata(),
-            **cropped_metadata(context, artifacts, keys, result),
-            "prefix": dg.MetadataValue.path(keys.cropped_frames_prefix(version)),
-            "raw_ocr_key": dg.MetadataValue.path(keys.raw_ocr_db()),
+            **step.metadata(),
+            **cropped_metadata(context, step.store, step.keys, result),
+            "prefix": dg.MetadataValue.path(step.keys.cropped_frames_prefix(version)),
+            "raw_ocr_key": dg.MetadataValue.path(step.keys.raw_ocr_db()),
         }
     )
 
@@ -127,14 +93,10 @@ def _prune_cropped_frames(
     return deleted
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    deps=[cropped_frames],
-    retry_policy=COMPUTE_RETRY_POLICY,
-    group_name="captions",
+@video_asset(
+    group="captions",
     kinds={"python", "sqlite"},
-    code_version=PIPELINE_VERSION,
-    owners=OWNERS,
+    deps=[cropped_frames],
     check_specs=CAPTIONS_CHECKS,
     description="Caption extents (exact frames) and OCR text in captions.db, plus captions.srt/.vtt.",
 )
@@ -146,24 +108,20 @@ def captions_db(
     compute: ComputeResource,
     settings: PlatformSettings,
 ) -> dg.MaterializeResult:
-    cat = catalog.get()
-    video_id = context.partition_key
     reocr = list(config.reocr_caption_ids) or None
-    with status_guard(context, "captions_db", partial(lifecycle.captions_failed, cat, video_id)):
-        vc = _approved(cat, video_id)
-        tag_run(context, vc)
-        with video_locks(cat, vc.video.id, holder=context.run.run_id) as locks:
-            lifecycle.captions_started(cat, vc.video.id, "text_status")
-            artifacts = store.get(tenant_exists=cat.tenant_exists)
-            backend = compute.get(artifacts)
+    with video_step(
+        context, "captions_db", catalog, store, compute, lifecycle.captions_failed, load=load_approved
+    ) as step:
+        with video_locks(step.catalog, step.video.id, holder=context.run.run_id) as locks:
+            lifecycle.captions_started(step.catalog, step.video.id, "text_status")
+            backend, keys = step.backend, step.keys
             # a re-OCR decodes the video again: held to the tier's limits as well
-            with stopped_when(backend, locks.check), enforcing(vc.tenant.tier, settings.limits()):
-                result = backend.captions(vc.job, reocr_caption_ids=reocr)
-            keys = VideoKeys(vc.tenant.id, vc.video.id)
+            with stopped_when(backend, locks.check), enforcing(step.tenant.tier, settings.limits()):
+                result = backend.captions(step.job, reocr_caption_ids=reocr)
             with tempfile.TemporaryDirectory(prefix="caption_assets_check_") as tmp:
-                db = artifacts.get_gunzip_file(keys.captions_db(), Path(tmp) / "captions.db")
+                db = step.store.get_gunzip_file(keys.captions_db(), Path(tmp) / "captions.db")
                 findings = quality.captions_findings(
-                    db, vc.video.duration_seconds, region_found=result.region_found
+                    db, step.video.duration_seconds, region_found=result.region_found
                 )
                 cues: list[Caption] | None = None
                 try:
@@ -174,18 +132,18 @@ def captions_db(
             locks.check()
             blocking = [f for f in failed if f.blocking]
             lifecycle.captions_finished(
-                cat,
-                vc.video.id,
+                step.catalog,
+                step.video.id,
                 "error" if blocking else "review" if failed else "done",
                 quality.findings_details(blocking, context.run.run_id) if blocking else None,
                 ocr_request_ids=config.ocr_request_ids,
             )
-    pruned = _prune_cropped_frames(context, artifacts, keys, vc.video.current_cropped_frames_version)
+    current = step.video.current_cropped_frames_version
+    pruned = _prune_cropped_frames(context, step.store, keys, current)
     return dg.MaterializeResult(
         metadata={
-            **compute_metadata(backend),
-            **vc.metadata(),
-            "cropped_frames_version": vc.video.current_cropped_frames_version,
+            **step.metadata(),
+            "cropped_frames_version": current,
             "older_cropped_frames_objects_deleted": pruned,
             "captions": result.caption_count,
             "ocr_errors": result.ocr_error_count,
@@ -193,7 +151,7 @@ def captions_db(
             **(
                 {}
                 if cues is None
-                else captions_metadata(context, artifacts, keys, cues, vc.video.duration_seconds)
+                else captions_metadata(context, step.store, keys, cues, step.video.duration_seconds)
             ),
             "reocr_caption_ids": dg.MetadataValue.json(reocr or []),
             "key": dg.MetadataValue.path(keys.captions_db()),

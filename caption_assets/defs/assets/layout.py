@@ -1,7 +1,6 @@
 """layout_job's assets: full frames at 0.1 Hz, then OCR boxes and the caption region."""
 
 import tempfile
-from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -9,28 +8,15 @@ import dagster as dg
 from caption_assets.core.catalog import lifecycle
 from caption_assets.core.catalog.base import VideoMetadata
 from caption_assets.core.compute.watch import stopped_when
-from caption_assets.core.config import PIPELINE_VERSION
-from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy import quality
 from caption_assets.core.policy.admission import admit, enforcing
 from caption_assets.defs.assets.metadata import full_frames_metadata, layout_metadata
-from caption_assets.defs.assets.runtime import (
-    COMPUTE_RETRY_POLICY,
-    compute_metadata,
-    load_video,
-    status_guard,
-    tag_run,
-    video_locks,
-)
+from caption_assets.defs.assets.runtime import video_asset, video_locks, video_step
 from caption_assets.defs.checks import to_check_result
-from caption_assets.defs.partitions import videos_partitions
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.compute import ComputeResource
 from caption_assets.defs.resources.settings import PlatformSettings
 from caption_assets.defs.resources.store import StoreResource
-
-# who answers for the assets (shown on every asset's page)
-OWNERS = ["team:captions"]
 
 # captions.py's asset (which imports this module): a run materializing it after layout_db claims
 # the captions work of its own approval
@@ -58,14 +44,9 @@ LAYOUT_CHECKS = [
 ]
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    retry_policy=COMPUTE_RETRY_POLICY,
-    group_name="layout",
+@video_asset(
+    group="layout",
     kinds={"python", "video"},
-    # the processing pipeline's version: partitions made by an older pipeline show as outdated
-    code_version=PIPELINE_VERSION,
-    owners=OWNERS,
     description="Full-resolution frames every 10 s (at least 20 for short videos) and 320 px thumbnails.",
 )
 def full_frames(
@@ -75,22 +56,17 @@ def full_frames(
     compute: ComputeResource,
     settings: PlatformSettings,
 ) -> dg.MaterializeResult:
-    cat = catalog.get()
-    video_id = context.partition_key
-    with status_guard(context, "full_frames", partial(lifecycle.layout_failed, cat, video_id)):
-        vc = load_video(cat, video_id)
-        tag_run(context, vc)
-        attempt = lifecycle.layout_started(cat, vc.video.id)
-        limits = settings.limits()
-        artifacts = store.get(tenant_exists=cat.tenant_exists)
+    with video_step(context, "full_frames", catalog, store, compute, lifecycle.layout_failed) as step:
+        attempt = lifecycle.layout_started(step.catalog, step.video.id)
+        tier, limits = step.tenant.tier, settings.limits()
         # the size of what was stored, not what the uploader declared in the catalog row
-        stored = artifacts.size(VideoKeys(vc.tenant.id, vc.video.id).video())
-        admit(vc.tenant.tier, limits, size_bytes=stored)
-        backend = compute.get(artifacts)
-        with enforcing(vc.tenant.tier, limits):
-            result = backend.full_frames(vc.job)
-        cat.record_metadata(
-            vc.video.id,
+        stored = step.store.size(step.keys.video())
+        admit(tier, limits, size_bytes=stored)
+        backend = step.backend
+        with enforcing(tier, limits):
+            result = backend.full_frames(step.job)
+        step.catalog.record_metadata(
+            step.video.id,
             VideoMetadata(
                 duration_seconds=result.duration_seconds,
                 width=result.width,
@@ -102,31 +78,25 @@ def full_frames(
         # duration and resolution are known once the video was opened: checked before the
         # expensive OCR of layout_db and everything after it
         admit(
-            vc.tenant.tier,
+            tier,
             limits,
             duration_seconds=result.duration_seconds,
             width=result.width,
             height=result.height,
         )
-    keys = VideoKeys(vc.tenant.id, vc.video.id)
     return dg.MaterializeResult(
         metadata={
-            **compute_metadata(backend),
-            **vc.metadata(),
+            **step.metadata(),
             "processing_attempt": attempt,
-            **full_frames_metadata(context, artifacts, keys, result, stored),
+            **full_frames_metadata(context, step.store, step.keys, result, stored),
         }
     )
 
 
-@dg.asset(
-    partitions_def=videos_partitions,
-    deps=[full_frames],
-    retry_policy=COMPUTE_RETRY_POLICY,
-    group_name="layout",
+@video_asset(
+    group="layout",
     kinds={"python", "sqlite"},
-    code_version=PIPELINE_VERSION,
-    owners=OWNERS,
+    deps=[full_frames],
     check_specs=LAYOUT_CHECKS,
     description="OCR boxes of the full frames and the caption region, as layout.db.",
 )
@@ -136,46 +106,41 @@ def layout_db(
     store: StoreResource,
     compute: ComputeResource,
 ) -> dg.MaterializeResult:
-    cat = catalog.get()
-    video_id = context.partition_key
-    with status_guard(context, "layout_db", partial(lifecycle.layout_failed, cat, video_id)):
-        vc = load_video(cat, video_id)
-        tag_run(context, vc)
-        lifecycle.layout_started(cat, vc.video.id)
-        artifacts = store.get(tenant_exists=cat.tenant_exists)
-        backend = compute.get(artifacts)
+    with video_step(context, "layout_db", catalog, store, compute, lifecycle.layout_failed) as step:
+        lifecycle.layout_started(step.catalog, step.video.id)
+        backend = step.backend
         # layout.db is what a person edits in the web app under their client lock; a lock lost
         # meanwhile fails the step at the end of the block, before anything is recorded
-        with video_locks(cat, vc.video.id, holder=context.run.run_id, databases=("layout",)) as locks:
+        with video_locks(
+            step.catalog, step.video.id, holder=context.run.run_id, databases=("layout",)
+        ) as locks:
             with stopped_when(backend, locks.check):
-                result = backend.layout(vc.job)
+                result = backend.layout(step.job)
         findings = quality.layout_findings(result)
         blocking_failed = [f for f in findings if f.blocking and not f.passed]
         lifecycle.layout_finished(
-            cat,
-            vc.video.id,
+            step.catalog,
+            step.video.id,
             blocking_failure=quality.findings_details(blocking_failed, context.run.run_id)
             if blocking_failed
             else None,
-            auto_approve=vc.tenant.auto_approve,
+            auto_approve=step.tenant.auto_approve,
             # otherwise the approvals sensor would start a second captions run beside this one
             captions_run_id=context.run.run_id if continues_to_captions(context) else None,
         )
-    keys = VideoKeys(vc.tenant.id, vc.video.id)
     with tempfile.TemporaryDirectory(prefix="caption_assets_layout_") as tmp:
         try:
-            db: Path | None = artifacts.get_gunzip_file(keys.layout_db(), Path(tmp) / "layout.db")
+            db: Path | None = step.store.get_gunzip_file(step.keys.layout_db(), Path(tmp) / "layout.db")
         except Exception as exc:  # recorded already: the metadata goes without the zones and boxes
             context.log.warning(f"layout.db not read back for the metadata: {exc}")
             db = None
-        shown = layout_metadata(context, artifacts, keys, result, db)
+        shown = layout_metadata(context, step.store, step.keys, result, db)
     return dg.MaterializeResult(
         metadata={
-            **compute_metadata(backend),
-            **vc.metadata(),
+            **step.metadata(),
             **shown,
-            "auto_approved": bool(vc.tenant.auto_approve and not blocking_failed),
-            "key": dg.MetadataValue.path(keys.layout_db()),
+            "auto_approved": bool(step.tenant.auto_approve and not blocking_failed),
+            "key": dg.MetadataValue.path(step.keys.layout_db()),
         },
         check_results=[to_check_result(f) for f in findings],
     )

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import Any
 
 import dagster as dg
@@ -22,7 +23,8 @@ from caption_assets.core.catalog.base import (
     Video,
     error_details,
 )
-from caption_assets.core.compute.base import VideoJob
+from caption_assets.core.compute.base import Compute, VideoJob
+from caption_assets.core.config import PIPELINE_VERSION
 from caption_assets.core.errors import (
     LockHeldError,
     NotFoundError,
@@ -30,12 +32,19 @@ from caption_assets.core.errors import (
     TenantNotFoundError,
     TransientError,
 )
-from caption_assets.core.keys import validate_uuid
+from caption_assets.core.keys import VideoKeys, validate_uuid
+from caption_assets.core.store.base import ArtifactStore
+from caption_assets.defs.partitions import videos_partitions
+from caption_assets.defs.resources.catalog import CatalogResource
+from caption_assets.defs.resources.compute import ComputeResource
+from caption_assets.defs.resources.store import StoreResource
 from caption_assets.defs.runs import readable_tags
 
 COMPUTE_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+# who answers for the assets (shown on every asset's page)
+OWNERS = ["team:captions"]
 LOCK_TTL_SECONDS = 600
 # How long a step waits for a lock someone else holds before giving the attempt up (transient:
 # the RetryPolicy tries again later). Far below a lock lifetime: a waiting step holds a run slot.
@@ -90,6 +99,18 @@ def load_video(catalog: Catalog, video_id: str) -> VideoContext:
     return VideoContext(video=video, tenant=tenant)
 
 
+def load_approved(catalog: Catalog, video_id: str) -> VideoContext:
+    """``load_video`` for the captions steps: they need a layout a person (or auto-approval)
+    accepted."""
+    vc = load_video(catalog, video_id)
+    if vc.video.layout_approved_at is None or vc.video.layout_status != "done":
+        raise PermanentError(
+            f"video {video_id}: layout is not approved (layout_status={vc.video.layout_status}); "
+            "approve it in the web app or re-run layout_job"
+        )
+    return vc
+
+
 def tag_run(context: dg.AssetExecutionContext, vc: VideoContext) -> None:
     """Put the tenant's and the file's names on the run (a run launched from the UI or by a
     sensor that did not know them carries only UUIDs). A tag write that fails only logs."""
@@ -110,6 +131,94 @@ def compute_metadata(backend: object) -> dict[str, str]:
     """The remote call id (Modal) for the materialization, so a person can find the call."""
     call_id = getattr(backend, "last_call_id", None)
     return {"compute_call_id": call_id} if call_id else {}
+
+
+def video_asset(
+    *,
+    group: str,
+    kinds: set[str],
+    description: str,
+    deps: Sequence[dg.AssetsDefinition] | None = None,
+    check_specs: Sequence[dg.AssetCheckSpec] | None = None,
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """``dg.asset`` as every per-video asset is declared: a partition per video, the compute
+    RetryPolicy, the processing pipeline's version as code version (partitions made by an older
+    pipeline show as outdated) and the owners."""
+    return dg.asset(
+        partitions_def=videos_partitions,
+        deps=deps,
+        retry_policy=COMPUTE_RETRY_POLICY,
+        group_name=group,
+        kinds=kinds,
+        code_version=PIPELINE_VERSION,
+        owners=OWNERS,
+        check_specs=check_specs,
+        description=description,
+    )
+
+
+class VideoStep:
+    """What a per-video asset works with: the catalog, its video and tenant, and the store and
+    compute backend. Those two open on first use, so each asset keeps its own order of what
+    happens before them (the status it begins, the locks it takes, the limits it checks)."""
+
+    def __init__(
+        self, catalog: Catalog, vc: VideoContext, store: StoreResource, compute: ComputeResource
+    ) -> None:
+        self.catalog = catalog
+        self.vc = vc
+        self._store = store
+        self._compute = compute
+
+    @property
+    def video(self) -> Video:
+        return self.vc.video
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.vc.tenant
+
+    @property
+    def job(self) -> VideoJob:
+        return self.vc.job
+
+    @property
+    def keys(self) -> VideoKeys:
+        return VideoKeys(self.tenant.id, self.video.id)
+
+    @cached_property
+    def store(self) -> ArtifactStore:
+        return self._store.get(tenant_exists=self.catalog.tenant_exists)
+
+    @cached_property
+    def backend(self) -> Compute:
+        return self._compute.get(self.store)
+
+    def metadata(self) -> dict[str, str]:
+        """What every materialization of the step shows first: the compute call and the video's
+        readable identity."""
+        return {**compute_metadata(self.backend), **self.vc.metadata()}
+
+
+@contextmanager
+def video_step(
+    context: dg.AssetExecutionContext,
+    step: str,
+    catalog: CatalogResource,
+    store: StoreResource,
+    compute: ComputeResource,
+    failed: Callable[[Catalog, str, dict[str, Any]], None],
+    load: Callable[[Catalog, str], VideoContext] = load_video,
+) -> Iterator[VideoStep]:
+    """Every per-video asset's opening: the partition's video loaded (``load`` refuses what must
+    not run), the run tagged with readable names, and the block under ``status_guard`` with
+    ``failed`` (a ``lifecycle`` event) recording a failure for good."""
+    cat = catalog.get()
+    video_id = context.partition_key
+    with status_guard(context, step, partial(failed, cat, video_id)):
+        vc = load(cat, video_id)
+        tag_run(context, vc)
+        yield VideoStep(cat, vc, store, compute)
 
 
 def _will_retry(context: dg.AssetExecutionContext) -> bool:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import get_args
 
 import dagster as dg
 
+from caption_assets.core.backends import CatalogBackend
 from caption_assets.core.catalog.base import Catalog
 
 _cache: dict[tuple[object, ...], Catalog] = {}
@@ -14,7 +16,7 @@ _cache_lock = threading.Lock()
 
 
 def open_catalog(
-    backend: str,
+    backend: CatalogBackend,
     database_url: str | None,
     data_dir: str,
     supabase_url: str | None = None,
@@ -46,7 +48,7 @@ def open_catalog(
                 dsn = ensure_embedded(Path(data_dir).resolve()).catalog_url
             catalog = PostgresCatalog(dsn)
         else:
-            raise ValueError(f"unknown catalog backend {backend!r} (postgres or supabase)")
+            raise ValueError(f"unknown catalog backend {backend!r} ({' or '.join(get_args(CatalogBackend))})")
         _cache[key] = catalog
         return catalog
 
@@ -62,7 +64,7 @@ def close_catalogs() -> None:
 class CatalogResource(dg.ConfigurableResource):
     """Where uploads, statuses and locks live."""
 
-    backend: str = "postgres"
+    backend: CatalogBackend = "postgres"
     database_url: str | None = None
     data_dir: str = ".caption_assets"
     supabase_url: str | None = None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from caption_assets.core.backends import ComputeBackend
 from caption_assets.core.compute.base import Compute
 from caption_assets.core.store.base import ArtifactStore
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class ComputeResource(dg.ConfigurableResource):
-    backend: str = "local"
+    backend: ComputeBackend = "local"
     modal_app: str = "caption-assets"
     # how long the orchestrator waits for one Modal call (queueing included) before cancelling it;
     # keep it above the function's own timeout (deploy/modal/README.md)
@@ -52,7 +53,9 @@ class ComputeResource(dg.ConfigurableResource):
                 environment_name=self.modal_environment,
                 on_call=on_call or self._log_call,
             )
-        raise ValueError(f"unknown compute backend {self.backend!r} (local or modal)")
+        raise ValueError(
+            f"unknown compute backend {self.backend!r} ({' or '.join(get_args(ComputeBackend))})"
+        )
 
     def _log_call(self, info: CallInfo) -> None:
         if self._log is not None:

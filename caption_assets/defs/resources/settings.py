@@ -36,17 +36,13 @@ class PlatformSettings(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PlatformSettings":
+        # every field carries the Settings field of its name; only the tier limits change type
+        carried = {name: getattr(settings, name) for name in cls.model_fields if name != "tier_limits"}
         return cls(
-            sensor_batch_size=settings.sensor_batch_size,
-            priority_aging=settings.priority_aging,
-            priority_boost_per_hour=settings.priority_boost_per_hour,
-            priority_max_boost=settings.priority_max_boost,
-            max_wait_hours=settings.max_wait_hours,
+            **carried,
             tier_limits={
                 tier: TierLimitsConfig(**vars(limits)) for tier, limits in settings.tier_limits.items()
             },
-            retention_deleted_grace_hours=settings.retention_deleted_grace_hours,
-            retention_archived_days=settings.retention_archived_days,
         )
 
     def limits(self) -> dict[str, TierLimits]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import dagster as dg
 
+from caption_assets.core.backends import StoreBackend
 from caption_assets.core.store.base import ArtifactStore
 
 
 class StoreResource(dg.ConfigurableResource):
-    backend: str = "local"
+    backend: StoreBackend = "local"
     root: str = ".caption_assets/artifacts"
     bucket: str | None = None
     endpoint_url: str | None = None
@@ -28,6 +30,7 @@ class StoreResource(dg.ConfigurableResource):
 
             return LocalStore(Path(self.root).resolve(), tenant_exists=tenant_exists)
         if self.backend == "s3":
+            # imported here: dagster_aws takes seconds to import, and only the s3 backend needs it
             from dagster_aws.s3 import S3Resource
 
             from caption_assets.core.store.s3 import S3RetryPolicy, S3Store
@@ -47,4 +50,4 @@ class StoreResource(dg.ConfigurableResource):
                 tenant_exists=tenant_exists,
                 retry=S3RetryPolicy(attempts=self.retry_attempts),
             )
-        raise ValueError(f"unknown store backend {self.backend!r} (local or s3)")
+        raise ValueError(f"unknown store backend {self.backend!r} ({' or '.join(get_args(StoreBackend))})")

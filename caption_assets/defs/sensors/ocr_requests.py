@@ -17,13 +17,8 @@ from caption_assets.defs.jobs import captions_job
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.resources.settings import PlatformSettings
 from caption_assets.defs.resources.store import StoreResource
-from caption_assets.defs.runs import (
-    SENSOR_INTERVAL_SECONDS,
-    partition_requests,
-    reocr_run_config,
-    reocr_run_key,
-    run_tags,
-)
+from caption_assets.defs.runs import reocr_run_config, reocr_run_key, requested_runs, video_run_request
+from caption_assets.defs.sensors import running_sensor
 
 
 def _split_known(
@@ -41,12 +36,7 @@ def _split_known(
     return known, [r for r in requests if r.caption_id not in existing]
 
 
-@dg.sensor(
-    job=captions_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Re-reads single captions a person asked for (caption OCR request rows).",
-)
+@running_sensor("Re-reads single captions a person asked for (caption OCR request rows).", job=captions_job)
 def caption_ocr_requests(
     context: dg.SensorEvaluationContext,
     catalog: CatalogResource,
@@ -89,17 +79,15 @@ def caption_ocr_requests(
             continue
         ids = [r.id for r in items]
         requests.append(
-            dg.RunRequest(
-                partition_key=video_id,
-                asset_selection=[captions_db.key],
+            video_run_request(
+                video_id,
+                tenant.id,
+                tenant.tier,
+                video.uploaded_at,
+                policy,
                 run_key=reocr_run_key(video_id, ids),
+                asset_selection=[captions_db.key],
                 run_config=reocr_run_config((r.caption_id for r in items), ids),
-                tags=run_tags(video_id, tenant.id, tenant.tier, video.uploaded_at, policy),
             )
         )
-    return dg.SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=partition_requests(
-            context.instance, [r.partition_key for r in requests if r.partition_key]
-        ),
-    )
+    return requested_runs(context.instance, requests)

@@ -10,7 +10,7 @@ import dagster as dg
 from caption_assets.core.errors import BadInputError
 from caption_assets.core.keys import validate_uuid
 from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME, videos_partitions
-from caption_assets.defs.runs import SENSOR_INTERVAL_SECONDS
+from caption_assets.defs.sensors import running_sensor
 
 PAGE_SIZE = 1000
 
@@ -22,11 +22,8 @@ def is_video_key(key: str) -> bool:
         return False
 
 
-@dg.sensor(
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Removes partition keys of 'videos' that are not a video id (a UUID), e.g. typed "
-    "into 'Add a partition'.",
+@running_sensor(
+    "Removes partition keys of 'videos' that are not a video id (a UUID), e.g. typed into 'Add a partition'."
 )
 def invalid_partition_keys(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     cursor = context.cursor

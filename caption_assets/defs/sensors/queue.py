@@ -31,6 +31,7 @@ from caption_assets.core.policy.priority import (
     priority_for,
 )
 from caption_assets.defs.resources.settings import PlatformSettings
+from caption_assets.defs.sensors import running_sensor
 
 AGING_INTERVAL_SECONDS = 30
 # queued runs are read in pages so a long queue does not sit in memory at once
@@ -115,11 +116,10 @@ def retag_queued_runs(instance: dg.DagsterInstance, now: datetime, policy: Prior
     return changed
 
 
-@dg.sensor(
-    minimum_interval_seconds=AGING_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Raises the dagster/priority of queued runs as they wait (tier base + age, and 100 "
-    "past max_wait_hours) so the queued run coordinator cannot starve low tiers.",
+@running_sensor(
+    "Raises the dagster/priority of queued runs as they wait (tier base + age, and 100 past "
+    "max_wait_hours) so the queued run coordinator cannot starve low tiers.",
+    interval_seconds=AGING_INTERVAL_SECONDS,
 )
 def queued_run_aging(context: dg.SensorEvaluationContext, settings: PlatformSettings) -> dg.SkipReason:
     changed = retag_queued_runs(context.instance, datetime.now(UTC), settings.priority_policy())

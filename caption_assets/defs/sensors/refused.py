@@ -5,6 +5,7 @@ import dagster as dg
 from caption_assets.core.policy.priority import VIDEO_TAG
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.runs import IN_FLIGHT, PARTITION_TAG
+from caption_assets.defs.sensors import running_sensor
 
 
 def cancel_refused_runs(instance: dg.DagsterInstance, catalog: CatalogResource) -> list[str]:
@@ -27,10 +28,8 @@ def cancel_refused_runs(instance: dg.DagsterInstance, catalog: CatalogResource) 
     return cancelled
 
 
-@dg.sensor(
-    minimum_interval_seconds=15,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Cancels queued and running runs of deleted videos and inactive tenants.",
+@running_sensor(
+    "Cancels queued and running runs of deleted videos and inactive tenants.", interval_seconds=15
 )
 def refused_work(context: dg.SensorEvaluationContext, catalog: CatalogResource) -> dg.SkipReason:
     cancelled = cancel_refused_runs(context.instance, catalog)
