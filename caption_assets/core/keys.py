@@ -56,12 +56,15 @@ def validate_uuid(value: str, what: str) -> str:
     """Return ``value`` as a canonical lowercase UUID, or raise ``BadInputError`` naming ``what``.
 
     Only the hyphenated 36-character form is accepted (no braces, ``urn:uuid:`` or bare hex), so one
-    id has exactly one spelling and therefore one key prefix.
+    id has exactly one spelling and therefore one key prefix and one catalog row; the catalog
+    adapters check every id with this before any SQL is sent.
     """
     if not isinstance(value, str):
         raise BadInputError(f"{what} must be a UUID string, got {type(value).__name__} {_show(value)}")
     if _UUID_RE.fullmatch(value) is None:
-        raise BadInputError(f"{what} is not a UUID: {_show(value)}")
+        raise BadInputError(
+            f"{what} must be a UUID: {_show(value)} is not a UUID (36 characters, hyphenated)"
+        )
     return value.lower()
 
 
