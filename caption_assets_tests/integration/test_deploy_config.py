@@ -27,7 +27,6 @@ import psycopg
 import pytest
 import yaml
 from dagster._core.instance.ref import InstanceRef
-from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
@@ -37,6 +36,7 @@ from psycopg import sql
 
 from caption_assets.core.config import Settings, repo_root
 from caption_assets.core.policy.priority import TENANT_TAG, TIER_TAG
+from caption_assets.defs.run_coordinator import VideoRunCoordinator
 
 pytestmark = pytest.mark.integration
 
@@ -146,14 +146,15 @@ def test_production_instance_runs_a_materialization_into_postgres(
 # ------------------------------------------------------------------------------------------------
 
 
-def _production_run_coordinator(tmp_path: Path, monkeypatch) -> QueuedRunCoordinator:
+def _production_run_coordinator(tmp_path: Path, monkeypatch) -> VideoRunCoordinator:
     """The coordinator as Dagster builds it from the file (config validated, env resolved); no
     database connection is made for it."""
     home = _home_with_production_config(tmp_path)
     for name in PG_ENV:
         monkeypatch.setenv(name, "5432" if name == "DAGSTER_PG_PORT" else "unused")
     coordinator = InstanceRef.from_dir(str(home)).run_coordinator
-    assert isinstance(coordinator, QueuedRunCoordinator)
+    # the project's coordinator: UI-launched runs get their tenant's tags before these limits apply
+    assert isinstance(coordinator, VideoRunCoordinator)
     return coordinator
 
 
@@ -440,14 +441,8 @@ CHART_DAEMON = {
     "volumes",
     "initContainerResources",
 }
-CHART_QUEUED_RUN_COORDINATOR = {
-    "maxConcurrentRuns",
-    "tagConcurrencyLimits",
-    "dequeueIntervalSeconds",
-    "dequeueNumWorkers",
-    "dequeueUseThreads",
-    "blockOpConcurrencyLimitedRuns",
-}
+# what the chart's instance template reads from runCoordinator.config.customRunCoordinator
+CHART_CUSTOM_RUN_COORDINATOR = {"module", "class", "config"}
 CHART_POSTGRESQL = {
     "image",
     "enabled",
@@ -517,9 +512,12 @@ def test_helm_values_use_the_charts_key_names() -> None:
     daemon = values["dagsterDaemon"]
     _only_chart_keys(daemon, CHART_DAEMON, "dagsterDaemon")
     _only_chart_keys(
-        daemon["runCoordinator"]["config"]["queuedRunCoordinator"],
-        CHART_QUEUED_RUN_COORDINATOR,
-        "queuedRunCoordinator",
+        daemon["runCoordinator"]["config"], {"queuedRunCoordinator", "customRunCoordinator"}, "config"
+    )
+    _only_chart_keys(
+        daemon["runCoordinator"]["config"]["customRunCoordinator"],
+        CHART_CUSTOM_RUN_COORDINATOR,
+        "customRunCoordinator",
     )
     _only_chart_keys(daemon["runMonitoring"], CHART_RUN_MONITORING, "runMonitoring")
     _only_chart_keys(values["postgresql"], CHART_POSTGRESQL, "postgresql")
@@ -629,10 +627,19 @@ def test_helm_values_carry_the_instance_files_limits() -> None:
     daemon = values["dagsterDaemon"]
 
     coordinator = daemon["runCoordinator"]
-    assert coordinator["enabled"] is True and coordinator["type"] == "QueuedRunCoordinator"
-    queued = coordinator["config"]["queuedRunCoordinator"]
-    assert instance["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    assert {_snake(k): v for k, v in queued.items()} == instance["run_coordinator"]["config"]
+    assert coordinator["enabled"] is True and coordinator["type"] == "CustomRunCoordinator"
+    custom = coordinator["config"]["customRunCoordinator"]
+    assert {k: custom[k] for k in ("module", "class")} == {
+        "module": instance["run_coordinator"]["module"],
+        "class": instance["run_coordinator"]["class"],
+    }
+    assert custom["config"] == instance["run_coordinator"]["config"]
+    # the coordinator is the project's code: webserver and daemon run the project's image, with the
+    # catalog settings it reads
+    image = values["dagster-user-deployments"]["deployments"][0]["image"]
+    for part in (daemon, values["dagsterWebserver"]):
+        assert part["image"] == image
+        assert part["envSecrets"] == [{"name": "caption-assets-env"}]
 
     assert {_snake(k): v for k, v in daemon["runMonitoring"].items()} == instance["run_monitoring"]
     assert daemon["runRetries"]["enabled"] is instance["run_retries"]["enabled"] is False
