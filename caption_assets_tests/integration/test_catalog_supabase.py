@@ -38,7 +38,7 @@ from pytest_httpserver import HTTPServer
 from supabase import create_client
 from werkzeug import Request, Response
 
-import caption_assets.core.catalog.postgres as postgres_module
+import caption_assets.core.catalog.base as base_module
 from caption_assets.core import errors
 from caption_assets.core.catalog.base import VideoMetadata, error_details
 from caption_assets.core.catalog.postgres import PostgresCatalog
@@ -364,12 +364,11 @@ def new_video(catalog: PostgresCatalog | SupabaseCatalog, tenant_id: str) -> str
     return vid
 
 
-def sql_functions_of_postgres_adapter() -> set[str]:
-    """The captionacc functions and tables the Postgres adapter's SQL names (kinds expanded)."""
-    source = Path(postgres_module.__file__).read_text()
+def sql_functions_of_the_catalog() -> set[str]:
+    """The captionacc functions and tables Catalog's operations (both adapters') name, kinds expanded."""
+    source = Path(base_module.__file__).read_text()
     names: set[str] = set()
-    # calls (``captionacc.fn(%s, ..)`` / ``captionacc.fn()``) and table reads (``from captionacc.t ...``)
-    for name in re.findall(r"captionacc\.([\w{}]+)(?:\((?:%s|\))|\s)", source):
+    for name in re.findall(r'\b(?:fn|table)=f?"([\w{}]+)"', source):
         names |= {name.replace("{kind}", k) for k in ("server", "client")}
     return names
 
@@ -483,7 +482,7 @@ def test_every_operation_matches_the_postgres_adapter(
     supa.set_status(other, "layout_status", "error", details)
     assert supa.get_video(other).layout_error_details == details  # type: ignore[union-attr]
 
-    # the same SQL as the Postgres adapter: every function and table it names, and nothing else
+    # the same SQL as the Postgres adapter: every function and table Catalog names, and nothing else
     supa.acquire_client_lock(other, "layout", "web", 30)
     supa.release_client_lock(other, "layout", "web")
     supa.acquire_server_lock(other, "layout", "run", 30)
@@ -511,10 +510,12 @@ def test_every_operation_matches_the_postgres_adapter(
     assert supa.get_tenant(gone.id).active is False  # type: ignore[union-attr]
 
     called = {name for _, name in standin.calls}
-    assert called == sql_functions_of_postgres_adapter()
+    assert called == sql_functions_of_the_catalog()
 
 
-def test_lock_answers_name_the_holder(supa: SupabaseCatalog, catalog: PostgresCatalog) -> None:
+def test_lock_answers_name_the_holder(
+    supa: SupabaseCatalog, catalog: PostgresCatalog, catalog_dsn: str
+) -> None:
     tenant = supa.ensure_tenant("locks")
     vid = new_video(supa, tenant.id)
     won = supa.acquire_server_lock(vid, "layout", "run-a", 60)
@@ -540,12 +541,19 @@ def test_lock_answers_name_the_holder(supa: SupabaseCatalog, catalog: PostgresCa
     free = supa.acquire_server_lock(vid, "captions", "run-b", 60)
     assert free.acquired and free.holder == "run-b"
 
-    short = supa.acquire_client_lock(vid, "layout", "web-session", 1)
+    short = supa.acquire_client_lock(vid, "layout", "web-session", 60)
     assert short.acquired
-    time.sleep(1.2)
+    assert supa.clear_stale_locks() == []  # not expired yet
+    # its lifetime runs out: the expiry is moved into the past rather than waited for
+    with psycopg.connect(catalog_dsn) as conn:
+        (expired_at,) = conn.execute(
+            "update captionacc.video_database_state set expires_at = now() - interval '1 second' "
+            "where video_id = %s and database = 'layout' returning expires_at",
+            (vid,),
+        ).fetchone()
     stale = supa.clear_stale_locks()
     assert [(s.video_id, s.database, s.holder, s.expires_at) for s in stale] == [
-        (vid, "layout", "web-session", short.expires_at)
+        (vid, "layout", "web-session", expired_at)
     ]
     assert supa.acquire_server_lock(vid, "layout", "run-c", 60).acquired
 
