@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from caption_assets.core.backends import CatalogBackend, ComputeBackend, StoreBackend
 from caption_assets.core.policy.admission import DEFAULT_LIMITS, TierLimits
 
 PIPELINE_VERSION = "1"
@@ -21,9 +21,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".caption_assets")
     database_url: str | None = None
-    catalog: Literal["postgres", "supabase"] = "postgres"
-    store: Literal["local", "s3"] = "local"
-    compute: Literal["local", "modal"] = "local"
+    catalog: CatalogBackend = "postgres"
+    store: StoreBackend = "local"
+    compute: ComputeBackend = "local"
 
     supabase_url: str | None = Field(default=None, validation_alias=AliasChoices("SUPABASE_URL"))
     supabase_service_role_key: str | None = Field(
