@@ -8,6 +8,10 @@ foreign key is refused before it reaches a disk path or an S3 request.
 Key parts are restricted to ``[A-Za-z0-9._-]`` (and may not start with a dot): that is everything the
 builder produces, and it keeps unicode look-alikes, whitespace, control characters, ``..`` and
 backslashes out of both file-system paths and S3 object names.
+
+The one exception is :data:`OPERATIONS_PREFIX`: the platform's own health and usage tables
+(``operations/...``), written and read with the service role only. It is no tenant's prefix, so no
+tenant's credentials or listings ever reach it, and it is never presigned.
 """
 
 from __future__ import annotations
@@ -21,12 +25,16 @@ from caption_assets.core.errors import BadInputError
 __all__ = [
     "CROPPED_MODULOS",
     "MAX_INDEX",
+    "OPERATIONS_PREFIX",
     "PREVIEWS",
     "VideoKeys",
     "ensure_prefix_within_tenant",
+    "ensure_operations_key",
     "ensure_within_tenant",
+    "is_operations_key",
     "key_for_file",
     "key_under",
+    "operations_key",
     "tenant_of",
     "tenant_prefix",
     "validate_uuid",
@@ -45,6 +53,8 @@ MAX_INDEX = 10**10 - 1
 PREVIEWS: tuple[str, ...] = ("contact_sheet", "layout", "bands", "timeline")
 # S3 limits a key to 1,024 bytes; refuse earlier than the server would
 MAX_KEY_LENGTH = 1024
+# the service role's own objects (health and usage tables and plots), outside every tenant
+OPERATIONS_PREFIX = "operations/"
 
 
 def _show(value: object) -> str:
@@ -82,7 +92,9 @@ def _check_parts(parts: list[str], original: str, what: str) -> None:
             raise BadInputError(f"{what} has a disallowed path part {_show(part)}: {_show(original)}")
 
 
-def _check_shape(key: str, what: str, allow_trailing_slash: bool) -> list[str]:
+def _check_parts_shape(key: str, what: str, allow_trailing_slash: bool) -> list[str]:
+    """The key's parts after the checks every key shares (string, length, relative, no
+    backslash, allowed characters)."""
     if not isinstance(key, str):
         raise BadInputError(f"{what} must be a string, got {type(key).__name__}")
     if key == "":
@@ -97,6 +109,11 @@ def _check_shape(key: str, what: str, allow_trailing_slash: bool) -> list[str]:
     if allow_trailing_slash and len(parts) > 1 and parts[-1] == "":
         parts = parts[:-1]
     _check_parts(parts, key, what)
+    return parts
+
+
+def _check_shape(key: str, what: str, allow_trailing_slash: bool) -> list[str]:
+    parts = _check_parts_shape(key, what, allow_trailing_slash)
     if _CANONICAL_UUID_RE.fullmatch(parts[0]) is None:
         raise BadInputError(f"{what} does not start with a lowercase tenant UUID: {_show(key)}")
     return parts
@@ -133,6 +150,32 @@ def ensure_prefix_within_tenant(prefix: str, tenant_id: str | None = None) -> st
     if tenant_id is not None and parts[0] != validate_uuid(tenant_id, "tenant id"):
         raise BadInputError(f"prefix {_show(prefix)} is outside tenant {tenant_id}")
     return prefix
+
+
+def is_operations_key(key: object) -> bool:
+    """Whether ``key`` (or a prefix) names the operations area rather than a tenant's (its shape
+    is checked by :func:`ensure_operations_key`)."""
+    return isinstance(key, str) and key.startswith(OPERATIONS_PREFIX)
+
+
+def ensure_operations_key(key: str, *, prefix: bool = False) -> str:
+    """Return ``key`` if it is a well-formed object key (or, with ``prefix``, listing prefix) of
+    the operations area; raise ``BadInputError`` otherwise."""
+    what = "operations prefix" if prefix else "operations key"
+    parts = _check_parts_shape(key, what, allow_trailing_slash=prefix)
+    if parts[0] + "/" != OPERATIONS_PREFIX:
+        raise BadInputError(f"{what} must start with {OPERATIONS_PREFIX!r}: {_show(key)}")
+    if not prefix and len(parts) < 2:
+        raise BadInputError(f"{what} names no object below {OPERATIONS_PREFIX!r}: {_show(key)}")
+    return key
+
+
+def operations_key(*parts: str) -> str:
+    """``operations/{part}/{part}...``: the key of one operations object (parts checked like
+    every key part)."""
+    if not parts:
+        raise BadInputError("an operations key needs at least one part below the prefix")
+    return ensure_operations_key(OPERATIONS_PREFIX + "/".join(parts))
 
 
 def key_under(prefix: str, relative: str) -> str:

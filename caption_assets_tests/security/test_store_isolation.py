@@ -10,7 +10,13 @@ import pytest
 import requests
 
 from caption_assets.core.errors import BadInputError, TenantNotFoundError
-from caption_assets.core.keys import VideoKeys, ensure_within_tenant, tenant_prefix
+from caption_assets.core.keys import (
+    OPERATIONS_PREFIX,
+    VideoKeys,
+    ensure_within_tenant,
+    operations_key,
+    tenant_prefix,
+)
 from caption_assets.core.store.base import ArtifactStore
 from caption_assets.core.store.local import LocalStore
 from caption_assets.core.store.s3 import S3Store
@@ -135,3 +141,28 @@ def test_presigned_url_for_one_method_does_not_allow_another(s3_store: S3Store) 
     assert requests.put(get_url, data=b"overwrite", timeout=10).status_code == 403
     assert requests.delete(get_url, timeout=10).status_code == 403
     assert s3_store.get_bytes(KA.video()) == b"original"
+
+
+def test_the_operations_area_is_exempt_from_tenant_checks_only_for_the_service_role(
+    tmp_path: Path, seaweed_s3: SeaweedS3, s3_bucket: str
+) -> None:
+    """The health tables live under exactly ``operations/``: stored and listed without a tenant,
+    never presigned, never in a tenant's listing; look-alike prefixes stay refused."""
+    key = operations_key("health", "run_health.parquet")
+    for store in _stores(tmp_path, seaweed_s3, s3_bucket, tenant_exists=lambda tenant_id: tenant_id == A):
+        store.put_bytes(key, b"table")
+        store.put_bytes(KA.video(), b"a")
+        assert store.get_bytes(key) == b"table"
+        assert list(store.list(OPERATIONS_PREFIX)) == [key]
+        assert list(store.list(tenant_prefix(A))) == [KA.video()]
+        for action in (
+            lambda store=store: store.presign_get(key),
+            lambda store=store: store.presign_put(key),
+        ):
+            with pytest.raises(BadInputError):
+                action()
+        for look_alike in ("Operations/health/x", "operationsx/x", f"operations/../{A}/x", "operations"):
+            with pytest.raises(BadInputError):
+                store.put_bytes(look_alike, b"x")
+        assert store.delete_prefix(tenant_prefix(A)) == 1
+        assert store.get_bytes(key) == b"table"

@@ -13,11 +13,15 @@ from hypothesis import strategies as st
 from caption_assets.core.errors import BadInputError
 from caption_assets.core.keys import (
     MAX_INDEX,
+    OPERATIONS_PREFIX,
     VideoKeys,
+    ensure_operations_key,
     ensure_prefix_within_tenant,
     ensure_within_tenant,
+    is_operations_key,
     key_for_file,
     key_under,
+    operations_key,
     tenant_of,
     tenant_prefix,
     validate_uuid,
@@ -303,3 +307,43 @@ def test_no_suffix_escapes_the_tenant(suffix: str) -> None:
     assert all(p and p[0] != "." and set(p) <= set(_SAFE) for p in parts)
     assert ".." not in parts
     assert tenant_of(key) == T
+
+
+def test_operations_keys_are_outside_every_tenant() -> None:
+    key = operations_key("health", "run_health.parquet")
+    assert key == OPERATIONS_PREFIX + "health/run_health.parquet"
+    assert is_operations_key(key) and not is_operations_key(K.video())
+    assert ensure_operations_key(key) == key
+    assert ensure_operations_key(OPERATIONS_PREFIX, prefix=True) == OPERATIONS_PREFIX
+    # no tenant check takes it: tenant credentials and listings never reach it
+    for check in (lambda: ensure_within_tenant(key), lambda: ensure_within_tenant(key, T)):
+        with pytest.raises(BadInputError):
+            check()
+    with pytest.raises(BadInputError):
+        tenant_of(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "operations",  # no object below the prefix
+        "operations/",  # a prefix, not an object
+        "Operations/health/x.parquet",  # the exemption is exactly that spelling
+        "operationsx/health/x.parquet",
+        f"operations/../{T}/client/videos/{V}/video.mp4",
+        "operations//x.parquet",
+        "operations/.hidden",
+        "operations/health\\x",
+        "/operations/x",
+        f"{T}/operations/x/../../y",
+    ],
+)
+def test_malformed_operations_keys_are_refused(key: str) -> None:
+    with pytest.raises(BadInputError):
+        ensure_operations_key(key)
+
+
+def test_operations_key_parts_are_checked() -> None:
+    for parts in [(), ("..",), ("health", ""), ("a/../b",)]:
+        with pytest.raises(BadInputError):
+            operations_key(*parts)

@@ -1,7 +1,9 @@
 """The artifact store interface (Wasabi/S3 in production, a local directory by default).
 
 Keys come only from ``caption_assets.core.keys``; every adapter checks that a key starts with a UUID
-tenant prefix and, when given a ``tenant_exists`` callback, that the catalog knows that tenant.
+tenant prefix and, when given a ``tenant_exists`` callback, that the catalog knows that tenant. The
+one exemption is the operations area (``keys.OPERATIONS_PREFIX``): the service role's own tables,
+which are read and written like any object but never presigned, so no client ever holds a URL there.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from caption_assets.core.errors import (
     PermanentError,
     TenantNotFoundError,
 )
-from caption_assets.core.keys import ensure_prefix_within_tenant, ensure_within_tenant, tenant_of
+from caption_assets.core.keys import (
+    ensure_operations_key,
+    ensure_prefix_within_tenant,
+    ensure_within_tenant,
+    is_operations_key,
+    tenant_of,
+)
 
 GZIP_CONTENT_TYPE = "application/gzip"
 _COPY_BUFFER = 1024 * 1024
@@ -142,11 +150,20 @@ class ArtifactStore(abc.ABC):
 
     # validation shared by adapters --------------------------------------------------------------
     def _check_key(self, key: str) -> str:
+        if is_operations_key(key):
+            return ensure_operations_key(key)
+        return self._check_tenant_key(key)
+
+    def _check_tenant_key(self, key: str) -> str:
+        """A tenant's key only: what a presigned URL may name (the operations area is the
+        service role's and is never handed to a client)."""
         ensure_within_tenant(key)
         self._check_tenant(tenant_of(key))
         return key
 
     def _check_prefix(self, prefix: str) -> str:
+        if is_operations_key(prefix):
+            return ensure_operations_key(prefix, prefix=True)
         ensure_prefix_within_tenant(prefix)
         self._check_tenant(tenant_of(prefix))
         return prefix

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from caption_assets.core.errors import BadInputError
-from caption_assets.core.keys import ensure_within_tenant
+from caption_assets.core.keys import ensure_operations_key, ensure_within_tenant, is_operations_key
 from caption_assets.core.store.base import ArtifactStore, ObjectNotFoundError, StoreError
 
 _COPY_BUFFER = 1024 * 1024
@@ -168,7 +168,7 @@ class LocalStore(ArtifactStore):
                 if not key.startswith(prefix) or (Path(dirpath) / name).is_symlink():
                     continue
                 try:
-                    ensure_within_tenant(key)
+                    ensure_operations_key(key) if is_operations_key(key) else ensure_within_tenant(key)
                 except BadInputError:
                     continue  # temporary .part files and anything not written through the store
                 keys.append(key)
@@ -209,11 +209,13 @@ class LocalStore(ArtifactStore):
     def presign_get(self, key: str, expires_seconds: int = 3600) -> str:
         """A ``file://`` URI of the object's path. For local use only: it grants nothing remotely,
         does not expire and works only on this machine."""
-        return self.path_of(key).as_uri()
+        self._check_tenant_key(key)
+        return self._path(key).as_uri()
 
     def presign_put(self, key: str, expires_seconds: int = 3600) -> str:
         """A ``file://`` URI where the object would be written. Local use only (see presign_get)."""
-        return self.path_of(key).as_uri()
+        self._check_tenant_key(key)
+        return self._path(key).as_uri()
 
 
 def _is_within(path: Path, root: Path) -> bool:

@@ -560,7 +560,7 @@ class S3Store(ArtifactStore):
     def _presign(
         self, method: str, key: str, expires_seconds: int, signed: dict[str, Any] | None = None
     ) -> str:
-        self._check_key(key)
+        self._check_tenant_key(key)
         if isinstance(expires_seconds, bool) or not isinstance(expires_seconds, int):
             raise BadInputError("expires_seconds must be an int")
         if not 1 <= expires_seconds <= 7 * 24 * 3600:  # SigV4's maximum is 7 days
