@@ -72,6 +72,7 @@ def cropped_frames(
         metadata={
             **step.metadata(),
             **cropped_metadata(context, step.store, step.keys, result),
+            "lock_wait_seconds": round(locks.waited_seconds, 3),
             "prefix": dg.MetadataValue.path(step.keys.cropped_frames_prefix(version)),
             "raw_ocr_key": dg.MetadataValue.path(step.keys.raw_ocr_db()),
         }
@@ -148,6 +149,7 @@ def captions_db(
             "captions": result.caption_count,
             "ocr_errors": result.ocr_error_count,
             "carried_over": result.carried_over_count,
+            "lock_wait_seconds": round(locks.waited_seconds, 3),
             **(
                 {}
                 if cues is None

@@ -140,6 +140,7 @@ def layout_db(
             **step.metadata(),
             **shown,
             "auto_approved": bool(step.tenant.auto_approve and not blocking_failed),
+            "lock_wait_seconds": round(locks.waited_seconds, 3),
             "key": dg.MetadataValue.path(step.keys.layout_db()),
         },
         check_results=[to_check_result(f) for f in findings],

@@ -19,6 +19,7 @@ import pandas as pd
 
 from caption_assets.core import previews
 from caption_assets.core.compute.base import CroppedResult, FullFramesResult, LayoutResult
+from caption_assets.core.health.records import CONFIDENCE_BINS, confidence_counts
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.processing.captions_db import Caption
 from caption_assets.core.processing.chunks import CHUNK_FRAMES, LEVELS, chunk_layout
@@ -327,6 +328,11 @@ def captions_metadata(
         **_picture(context, store, keys, "timeline", "caption timeline", timeline),
         "captioned_pct_of_video": round(100 * covered / duration, 1) if duration else 0.0,
     }
+    # the distribution the operations table caption_quality adds up (recorded here, where the
+    # captions are read: the captions.db of a later re-read has other confidences)
+    out["ocr_confidence_counts"] = dg.MetadataValue.json(
+        dict(zip(CONFIDENCE_BINS, confidence_counts(confidences.tolist())))
+    )
     if len(confidences):
         out["confidence_mean"] = round(float(confidences.mean()), 3)
         out["confidence_min"] = round(float(confidences.min()), 3)

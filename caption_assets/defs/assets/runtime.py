@@ -273,15 +273,19 @@ def acquire_waiting(
     ttl_seconds: int,
     wait_seconds: float,
     poll_seconds: float = 2.0,
-) -> None:
+) -> float:
     """Take the lock, waiting while someone else holds it (a person editing in the web app, or
-    another run). Past ``wait_seconds`` raise ``LockHeldError``: transient, so the step's
-    RetryPolicy tries again later instead of failing the video."""
+    another run); returns the seconds it waited (0.0: it was free). Past ``wait_seconds`` raise
+    ``LockHeldError``: transient, so the step's RetryPolicy tries again later instead of failing
+    the video."""
     deadline = time.monotonic() + wait_seconds
+    refused_at: float | None = None
     while True:
         result = catalog.acquire_server_lock(video_id, database, holder, ttl_seconds)
         if result.acquired:
-            return
+            return 0.0 if refused_at is None else time.monotonic() - refused_at
+        if refused_at is None:
+            refused_at = time.monotonic()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise LockHeldError(video_id, database, result.holder, result.expires_at)
@@ -305,6 +309,8 @@ class HeldLocks:
         self._databases = tuple(databases)
         self._ttl_seconds = ttl_seconds
         self._lost: tuple[LockDatabase, LockResult] | None = None
+        # how long taking the locks waited for someone else's (the operations tables' lock waits)
+        self.waited_seconds = 0.0
 
     @property
     def lost(self) -> bool:
@@ -346,10 +352,12 @@ def video_locks(
     wait = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
     acquired: list[LockDatabase] = []
     try:
+        waited = 0.0
         for database in databases:
-            acquire_waiting(catalog, video_id, database, holder, ttl_seconds, wait)
+            waited += acquire_waiting(catalog, video_id, database, holder, ttl_seconds, wait)
             acquired.append(database)
         locks = HeldLocks(catalog, video_id, holder, databases, ttl_seconds)
+        locks.waited_seconds = waited
         stop = threading.Event()
 
         def renew() -> None:
