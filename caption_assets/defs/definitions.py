@@ -10,6 +10,7 @@ from caption_assets.core.config import Settings, get_settings
 from caption_assets.defs.assets import with_code_references
 from caption_assets.defs.assets.captions import captions_db, cropped_frames
 from caption_assets.defs.assets.layout import full_frames, layout_db
+from caption_assets.defs.assets.operations import OPERATIONS_ASSETS, operations_job, operations_schedule
 from caption_assets.defs.jobs import captions_job, layout_job, video_job
 from caption_assets.defs.maintenance import maintenance, maintenance_job
 from caption_assets.defs.resources.catalog import CatalogResource
@@ -62,9 +63,19 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or get_settings()
     return dg.Definitions(
-        assets=with_code_references([full_frames, layout_db, cropped_frames, captions_db]),
-        jobs=[layout_job, captions_job, video_job, maintenance_job, retention_job, delete_tenant_job],
-        schedules=[retention_schedule],
+        assets=with_code_references(
+            [full_frames, layout_db, cropped_frames, captions_db, *OPERATIONS_ASSETS]
+        ),
+        jobs=[
+            layout_job,
+            captions_job,
+            video_job,
+            maintenance_job,
+            retention_job,
+            delete_tenant_job,
+            operations_job,
+        ],
+        schedules=[retention_schedule, operations_schedule],
         sensors=[
             new_uploads,
             layout_approvals,

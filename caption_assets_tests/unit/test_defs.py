@@ -21,18 +21,31 @@ from caption_assets.defs.resources.store import StoreResource
 
 pytestmark = pytest.mark.unit
 
-ASSETS = ["captions_db", "cropped_frames", "full_frames", "layout_db"]
+ASSETS = [
+    "caption_quality",
+    "captions_db",
+    "cropped_frames",
+    "full_frames",
+    "layout_db",
+    "platform_records",
+    "run_health",
+    "tenant_usage",
+]
 CHECKS = [
     ("captions_db", "captions_db_valid"),
     ("captions_db", "captions_rate_plausible"),
     ("layout_db", "layout_has_caption_region"),
     ("layout_db", "layout_region_confidence"),
+    ("run_health", "flow_success_rate"),
+    ("run_health", "lock_contention"),
+    ("run_health", "retry_success_rate"),
 ]
 JOBS = [
     "captions_job",
     "delete_tenant_job",
     "layout_job",
     "maintenance_job",
+    "operations_job",
     "retention_job",
     "video_job",
 ]
@@ -48,6 +61,7 @@ SENSORS = [
     "run_failures_to_catalog",
 ]
 SCHEDULES = [
+    ("operations_job_schedule", "7 1 * * *", "operations_job"),
     ("retention_job_schedule", "17 3 * * *", "retention_job"),
 ]
 COMBINATIONS = list(itertools.product(["postgres", "supabase"], ["local", "s3"], ["local", "modal"]))

@@ -140,11 +140,13 @@ def cause_of(error_classes: Sequence[str]) -> Cause:
     project did not raise on purpose is the compute's."""
     known = _project_errors()
     for name in error_classes:
+        # a lock lost while the step ran is permanent, but it is contention, not the input's fault
+        if name == LOCK_LOST_ERROR:
+            return "lock"
         cls = known.get(name)
         if cls is None:
             continue
-        # a lock lost while the step ran is permanent, but it is contention, not the input's fault
-        if issubclass(cls, errors.LockHeldError) or name == LOCK_LOST_ERROR:
+        if issubclass(cls, errors.LockHeldError):
             return "lock"
         if issubclass(cls, errors.StoreUnavailableError | StoreError):
             return "store"
