@@ -1,0 +1,31 @@
+"""Reading's edges without OCR: nothing to read gives the empty reading, and the second look over
+busy texture keeps only the surroundings of the stable strokes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from caption_assets.core.processing.ocr import Box
+from caption_assets.core.processing.reading import _only_near, read_caption, read_lines
+
+pytestmark = pytest.mark.unit
+
+
+def test_nothing_to_read_is_the_empty_reading() -> None:
+    band = np.zeros((20, 40), np.uint8)
+    for reading in (read_caption([]), read_lines([], [[Box(0, 0, 10, 10)]]), read_lines([band], [])):
+        assert (reading.text, reading.confidence, reading.reads) == ("", 0.0, 0)
+
+
+def test_the_second_look_flattens_everything_far_from_the_strokes() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (48, 96), dtype=np.uint8)  # busy texture, full resolution
+    mask = np.zeros((24, 48), bool)  # the stable strokes, at half the resolution
+    mask[10:14, 20:28] = True
+    quiet = _only_near(image, mask, 0.5)
+    near = np.zeros(image.shape, bool)
+    near[20:28, 40:56] = True  # the strokes at full resolution: kept as they are
+    assert np.array_equal(quiet[near], image[near])
+    assert np.all(quiet[:, :20] == int(np.median(image)))  # far away: one flat grey
+    assert np.all(quiet[:8] == int(np.median(image)))

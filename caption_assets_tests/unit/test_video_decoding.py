@@ -1,0 +1,124 @@
+"""Decoding's edges: files that are not videos, rotated video in display orientation, crops read from
+any pixel format, decoding from a later start, and chunk writing that ignores what is not its own
+and fails loudly."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from caption_assets.core.errors import BadVideoError
+from caption_assets.core.processing.chunks import ChunkWriter
+from caption_assets.core.processing.video import (
+    Region,
+    crop_gray,
+    crop_yuv420,
+    frames_at,
+    iter_frames,
+    probe,
+    to_rgb,
+)
+from caption_synthetic import VideoSpec, render_video
+
+pytestmark = pytest.mark.unit
+
+
+def test_what_is_not_a_video_is_refused_with_its_reason(tmp_path: Path) -> None:
+    with pytest.raises(BadVideoError, match=r"gone\.mp4: file not found"):
+        probe(tmp_path / "gone.mp4")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(BadVideoError, match=r"empty\.mp4: the file is empty"):
+        probe(tmp_path / "empty.mp4")
+    with wave.open(str(tmp_path / "talk.wav"), "wb") as sound:  # a real media file, sound only
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes(b"\x00\x00" * 8000)
+    with pytest.raises(BadVideoError, match=r"talk\.wav: the file has no video stream"):
+        probe(tmp_path / "talk.wav")
+    with pytest.raises(BadVideoError, match="no video stream"):
+        next(iter_frames(tmp_path / "talk.wav"))
+
+
+def _yuv_frame(luma: np.ndarray) -> av.VideoFrame:
+    """A yuv420p frame whose Y plane is exactly ``luma`` (grey chroma)."""
+    h, w = luma.shape
+    chroma = np.full((h // 4, w), 128, np.uint8)  # U then V, each (h/2 x w/2), packed as rows of w
+    return av.VideoFrame.from_ndarray(np.vstack([luma, chroma, chroma]), format="yuv420p")
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_crops_are_in_display_orientation(rotation: int) -> None:
+    luma = np.arange(24 * 32, dtype=np.uint32).reshape(24, 32).astype(np.uint8)
+    frame = _yuv_frame(luma)
+    display = np.rot90(luma, rotation // 90)
+    region = Region(2, 4, 8, 6)
+    want = display[4:10, 2:10]
+    assert np.array_equal(crop_gray(frame, region, rotation), want)
+    y, u, v = crop_yuv420(frame, region, rotation)
+    assert np.array_equal(y, want) and u.shape == v.shape == (3, 4)
+    assert to_rgb(frame, rotation).shape == (*display.shape, 3)
+
+
+def test_crops_of_frames_in_other_pixel_formats() -> None:
+    luma = np.tile(np.arange(0, 256, 8, dtype=np.uint8), (16, 1))  # 16 x 32, a horizontal ramp
+    rgb = av.VideoFrame.from_ndarray(np.repeat(luma[:, :, None], 3, axis=2), format="rgb24")
+    region = Region(4, 2, 8, 4)
+    gray = crop_gray(rgb, region, 0)
+    assert gray.shape == (4, 8)
+    # the grey of a grey picture is the picture, within the conversion's rounding
+    assert np.abs(gray.astype(int) - luma[2:6, 4:12]).max() <= 2
+    y, u, v = crop_yuv420(rgb.reformat(format="yuv444p"), region, 0)
+    assert y.shape == (4, 8) and u.shape == v.shape == (2, 4)
+    assert np.all(np.diff(y.astype(int), axis=1) > 0)  # the ramp survives the 4:2:0 conversion
+
+
+def test_a_rotated_video_is_probed_and_decoded_upright(tmp_path: Path) -> None:
+    spec = VideoSpec(width=96, height=160, fps=10, duration=1.0, rotation=90, background="noise")
+    render_video(spec, tmp_path / "phone.mp4")
+    info = probe(tmp_path / "phone.mp4")
+    assert (info.width, info.height, info.rotation) == (96, 160, 90)
+    assert (info.coded_width, info.coded_height) == (160, 96)
+    first = next(iter_frames(tmp_path / "phone.mp4"))
+    assert to_rgb(first.frame, info.rotation).shape == (160, 96, 3)
+
+
+def test_decoding_from_a_later_start(tmp_path: Path) -> None:
+    spec = VideoSpec(width=64, height=48, fps=10, duration=3.0, gop=5, background="noise")
+    render_video(spec, tmp_path / "v.mp4")
+    later = list(iter_frames(tmp_path / "v.mp4", start_time=2.0))
+    # from the key frame at or before 2.0 s on; indices mean nothing after a seek
+    assert 1.5 <= later[0].time <= 2.0 + 1e-6 and later[-1].time == pytest.approx(2.9)
+    assert {d.index for d in later} == {-1}
+    assert list(frames_at(tmp_path / "v.mp4", [])) == []
+
+
+def _planes(width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.zeros((height, width), np.uint8),
+        np.zeros((height // 2, width // 2), np.uint8),
+        np.zeros((height // 2, width // 2), np.uint8),
+    )
+
+
+def test_chunk_writer_ignores_indices_past_the_video(tmp_path: Path) -> None:
+    writer = ChunkWriter(tmp_path, 16, 8, 2)
+    for index in range(5):  # the video has two tenths; 2..4 belong to no chunk
+        writer.add(index, _planes(16, 8))
+    paths = writer.close()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in paths) == [
+        "modulo_1/chunk_0000000001.webm",
+        "modulo_16/chunk_0000000000.webm",
+    ]
+
+
+def test_a_chunk_that_cannot_be_encoded_fails_the_writer(tmp_path: Path) -> None:
+    writer = ChunkWriter(tmp_path, 16, 8, 3)
+    writer.add(0, _planes(16, 8))
+    writer.add(1, _planes(64, 8))  # wider than the band: cannot go into its frame
+    with pytest.raises(ValueError):
+        writer.close()
