@@ -7,9 +7,10 @@ from pathlib import Path
 import av
 import pytest
 
-from caption_assets.core.errors import BadVideoError
+from caption_assets.core.errors import BadInputError, BadVideoError
 from caption_assets.core.processing import pipeline
 from caption_assets.core.processing.subtitles import read_cues
+from caption_assets_tests.fixtures.captions import EDITED_TEXT, assert_reread, misread_and_edit
 from caption_synthetic import GroundTruth, render_preset
 
 pytestmark = pytest.mark.integration
@@ -64,16 +65,36 @@ def test_multi_30s_and_reocr(tmp_path: Path) -> None:
     _, cropped, out = run_all(tmp_path / "v.mp4", tmp_path / "out")
     assert cropped.frame_count == 300
     assert_matches(out.captions, truth)
+    # a misread caption and, beside it, one a person edited: only the first is read again
+    previous = tmp_path / "out" / "captions.db"
+    target, edited = out.captions[3], out.captions[4]
+    before = misread_and_edit(previous, target.id, edited.id)
     again = pipeline.run_reocr(
         tmp_path / "v.mp4",
         tmp_path / "out" / "layout.db",
         tmp_path / "re" / "captions.db",
-        tmp_path / "out" / "captions.db",
-        [out.captions[3].id],
+        previous,
+        [target.id],
     )
-    assert [(c.id, c.text, c.start_native_frame) for c in again.captions] == [
-        (c.id, c.text, c.start_native_frame) for c in out.captions
-    ]
+    after = {c.id: c for c in pipeline.read_captions(tmp_path / "re" / "captions.db")}
+    assert [c.id for c in again.captions] == [c.id for c in out.captions] == list(after)
+    assert_reread(before[target.id], after[target.id], truth.captions[3].text)
+    assert after[edited.id] == before[edited.id]
+    assert after[edited.id].text == EDITED_TEXT
+    untouched = [i for i in after if i != target.id]
+    assert [after[i] for i in untouched] == [before[i] for i in untouched]
+    # the SRT is written from the re-read captions, not the previous file
+    assert truth.captions[3].text in [t for _, _, t in read_cues(again.srt_path)]
+
+    with pytest.raises(BadInputError, match=r"captions \[999\] are not in the previous captions.db"):
+        pipeline.run_reocr(
+            tmp_path / "v.mp4",
+            tmp_path / "out" / "layout.db",
+            tmp_path / "x" / "captions.db",
+            previous,
+            [target.id, 999],
+        )
+    assert not (tmp_path / "x" / "captions.db").exists()
 
 
 def test_bad_input_is_a_bad_video_error(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from caption_assets.defs.definitions import build_definitions
-from caption_assets.defs.sensors.run_status import run_failures_to_catalog
+from caption_assets_tests.fixtures.runs import settle_failed_run
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +21,7 @@ def _step_started(instance: dg.DagsterInstance, run: dg.DagsterRun, step: str) -
 
 def _fail(platform, run: dg.DagsterRun, cause: str) -> None:
     platform.instance.report_run_failed(run, cause)
-    (failure,) = platform.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-    context = dg.build_run_status_sensor_context(
-        sensor_name="run_failures_to_catalog",
-        dagster_instance=platform.instance,
-        dagster_run=platform.instance.get_run_by_id(run.run_id),
-        dagster_event=failure.dagster_event,
-        resources={"catalog": platform.resources["catalog"]},
-    ).for_run_failure()
-    run_failures_to_catalog(context)
+    settle_failed_run(platform.instance, run.run_id, platform.resources["catalog"])
 
 
 def test_steps_that_never_started_keep_their_columns(platform, not_a_video) -> None:
@@ -68,17 +60,7 @@ def test_failed_video_job_run_is_settled_with_its_cause(platform, not_a_video) -
     _step_started(platform.instance, run, "full_frames")  # the worker died inside full_frames
     cause = "the run worker (pid 4242) is gone: it crashed or was killed"
     # a worker's temporary path in the cause must not reach the tenant
-    platform.instance.report_run_failed(run, f"{cause} reading /tmp/caption_assets_q1/video.mp4")
-    (failure,) = platform.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-
-    context = dg.build_run_status_sensor_context(
-        sensor_name="run_failures_to_catalog",
-        dagster_instance=platform.instance,
-        dagster_run=platform.instance.get_run_by_id(run.run_id),
-        dagster_event=failure.dagster_event,
-        resources={"catalog": platform.resources["catalog"]},
-    ).for_run_failure()
-    run_failures_to_catalog(context)
+    _fail(platform, run, f"{cause} reading /tmp/caption_assets_q1/video.mp4")
 
     row = platform.catalog.get_video(video_id)
     assert row.layout_status == "error"
