@@ -29,7 +29,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Caption data from videos with burned-in captions: run the platform locally (dev), "
     "hand it a video as the web app does (upload), process one video to SRT/VTT (process), "
-    "or show a video's catalog status (status).",
+    "show a video's catalog status (status), or create the catalog schema in an external "
+    "database (migrate).",
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -49,6 +50,7 @@ def _platform() -> tuple[Any, Any, Any]:
 
     settings = get_settings()
     prepare_environment(settings)
+    _check_schema(settings)
     resources = build_resources(settings)
     catalog = resources["catalog"].process_config_and_initialize().get()
     store = resources["store"].process_config_and_initialize().get(tenant_exists=catalog.tenant_exists)
@@ -56,6 +58,45 @@ def _platform() -> tuple[Any, Any, Any]:
     if check is not None:
         check()
     return settings, catalog, store
+
+
+def _database_name(dsn: str) -> str:
+    """Which database a DSN names, for a person to read: no user, no password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(dsn)
+    except Exception:  # an unparsable DSN fails later with psycopg's own message
+        return "the catalog database"
+    where = f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}"
+    return f"database {parts.get('dbname') or parts.get('user') or '?'} on {where}"
+
+
+def _check_schema(settings: Any) -> None:
+    """An external catalog database without the schema would fail several calls in with
+    ``relation "captionacc.tenants" does not exist``: say how to create it instead. The embedded
+    server migrates itself; Supabase's API is not checked here (its schema is applied on deploy)."""
+    import psycopg
+
+    from caption_assets.core.catalog.migrate import load_migrations, pending_migrations
+
+    if settings.catalog != "postgres" or not settings.database_url:
+        return
+    try:
+        pending = pending_migrations(settings.database_url)
+    except psycopg.Error:  # not reachable: the catalog reports that in its own words
+        return
+    if not pending:
+        return
+    what = (
+        "has no catalog schema yet"
+        if len(pending) == len(load_migrations())
+        else f"lacks the catalog migrations {', '.join(pending)}"
+    )
+    raise _fail(
+        f"the {_database_name(settings.database_url)} (CAPTION_ASSETS_DATABASE_URL) {what}: "
+        "run `caption-assets migrate` with the same environment, then this command again"
+    )
 
 
 def _check_tier(tier: str) -> None:
@@ -125,6 +166,44 @@ def status_lines(row: Any, tenant: Any) -> list[str]:
         if details and details.get("message"):
             lines.append(f"error   {column}: {details['message']}")
     return lines
+
+
+@app.command()
+def migrate(
+    supabase: Annotated[
+        bool,
+        typer.Option(
+            "--supabase",
+            help="the database is a Supabase project's: skip the local bootstrap (the roles and "
+            "auth functions Supabase already has)",
+        ),
+    ] = False,
+) -> None:
+    """Apply the catalog migrations (deploy/supabase/migrations) that CAPTION_ASSETS_DATABASE_URL's
+    database does not have yet, and print each one applied. Running it again applies nothing.
+    The embedded database needs no command: it is migrated whenever it starts."""
+    import psycopg
+
+    from caption_assets.core.catalog.migrate import MigrationError, apply_migrations, load_migrations
+    from caption_assets.core.config import get_settings
+
+    dsn = get_settings().database_url
+    if not dsn:
+        raise _fail(
+            "CAPTION_ASSETS_DATABASE_URL is not set: set it to the catalog database to migrate "
+            "(the embedded one is migrated whenever dev, upload or process start it)"
+        )
+    target = _database_name(dsn)
+    try:
+        applied = apply_migrations(
+            dsn, local_bootstrap=not supabase, on_applied=lambda v: typer.echo(f"applied {v}")
+        )
+    except (MigrationError, psycopg.Error) as exc:
+        raise _fail(f"migrating the {target} stopped: {_one_line(exc)}") from None
+    if applied:
+        typer.echo(f"{target}: {len(applied)} migration{'s' if len(applied) > 1 else ''} applied")
+    else:
+        typer.echo(f"{target}: up to date ({len(load_migrations())} migrations applied earlier)")
 
 
 class _StepPrinter:

@@ -8,7 +8,6 @@ import sys
 import tempfile
 import textwrap
 import threading
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -20,15 +19,6 @@ from caption_assets.core.catalog.embedded import ensure_embedded, pgdata_dir, st
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def empty_dsn(pg_server) -> str:  # type: ignore[no-untyped-def]
-    name = f"empty_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    yield pg_server.url(name)
-    pg_server.drop_database(name)
 
 
 def test_migrations_are_versioned_and_idempotent(empty_dsn: str) -> None:

@@ -17,15 +17,6 @@ pytestmark = pytest.mark.integration
 _MIGRATION = "0007_tenant_name_unique"
 
 
-@pytest.fixture
-def empty_dsn(pg_server) -> str:  # type: ignore[no-untyped-def]
-    name = f"tenants_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    yield pg_server.url(name)
-    pg_server.drop_database(name)
-
-
 def test_folded_duplicate_insert_fails(empty_dsn: str) -> None:
     migrate.apply_migrations(empty_dsn)
     with psycopg.connect(empty_dsn, autocommit=True) as conn:

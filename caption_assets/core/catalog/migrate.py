@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,11 +74,15 @@ def _lock(conn: psycopg.Connection) -> None:
     conn.execute("select pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
 
 
-def apply_migrations(dsn: str, local_bootstrap: bool = True) -> list[str]:
+def apply_migrations(
+    dsn: str, local_bootstrap: bool = True, on_applied: Callable[[str], None] | None = None
+) -> list[str]:
     """Apply the migrations not yet recorded; return the versions applied by this call.
 
     ``local_bootstrap`` first runs ``bootstrap_local.sql`` (Supabase's roles and ``auth.uid()``);
-    leave it off against a real Supabase project, which has them already.
+    leave it off against a real Supabase project, which has them already. ``on_applied`` hears
+    each version as soon as it is committed, so a run that stops at a later file still tells
+    what it changed.
     """
     migrations = load_migrations()
     applied: list[str] = []
@@ -111,13 +116,36 @@ def apply_migrations(dsn: str, local_bootstrap: bool = True) -> list[str]:
                     (migration.version, migration.checksum),
                 )
                 applied.append(migration.version)
+            if on_applied is not None:
+                on_applied(migration.version)
     return applied
+
+
+def _recorded(conn: psycopg.Connection) -> list[str] | None:
+    """The versions in the ledger, None when the database has none."""
+    exists = conn.execute("select to_regclass('captionacc.schema_migrations')").fetchone()
+    if not exists or exists[0] is None:
+        return None
+    rows = conn.execute("select version from captionacc.schema_migrations order by version")
+    return [r[0] for r in rows.fetchall()]
 
 
 def applied_versions(dsn: str) -> list[str]:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        exists = conn.execute("select to_regclass('captionacc.schema_migrations')").fetchone()
-        if not exists or exists[0] is None:
-            return []
-        rows = conn.execute("select version from captionacc.schema_migrations order by version")
-        return [r[0] for r in rows.fetchall()]
+        return _recorded(conn) or []
+
+
+def pending_migrations(dsn: str, connect_timeout: int = 5) -> list[str]:
+    """The migrations of this checkout the database still lacks: every one when it has no catalog
+    schema. A schema without this runner's ledger was applied another way (``psql`` or Supabase's
+    CLI, which keep their own record): nothing is pending as far as this runner can tell."""
+    versions = [m.version for m in load_migrations()]
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=connect_timeout) as conn:
+        schema = conn.execute("select to_regclass('captionacc.tenants')").fetchone()
+        if not schema or schema[0] is None:
+            return versions
+        recorded = _recorded(conn)
+    if recorded is None:
+        return []
+    done = set(recorded)
+    return [v for v in versions if v not in done]
