@@ -268,7 +268,7 @@ def test_unknown_video(catalog: PostgresCatalog) -> None:
         catalog.begin_processing(missing, "layout_status")
 
 
-def test_ocr_requests_claimed_once_under_concurrency(catalog: PostgresCatalog) -> None:
+def test_ocr_requests_claimed_once_under_concurrency(catalog: PostgresCatalog, catalog_dsn: str) -> None:
     vid = new_video(catalog)
     ids = {catalog.request_caption_ocr(vid, c) for c in range(40)}
     assert catalog.request_caption_ocr(vid, 0) in ids  # a queued duplicate is not added
@@ -285,10 +285,23 @@ def test_ocr_requests_claimed_once_under_concurrency(catalog: PostgresCatalog) -
         claimed = [i for batch in pool.map(claim, range(4)) for i in batch]
     assert sorted(claimed) == sorted(ids)  # every request exactly once
 
+    def outcome(request_id: str) -> tuple[str, str | None, datetime | None]:
+        with psycopg.connect(catalog_dsn) as conn:
+            return conn.execute(
+                "select status, error, completed_at from captionacc.caption_ocr_requests where id = %s",
+                (request_id,),
+            ).fetchone()
+
     first, *rest = sorted(ids)
     catalog.finish_ocr_request(first)
     catalog.finish_ocr_request(rest[0], error="run r1 failed: OCR model missing")
-    catalog.finish_ocr_request(first, error="late failure report")  # finished stays finished
+    done = outcome(first)
+    assert done[:2] == ("completed", None) and done[2] is not None
+    assert outcome(rest[0])[:2] == ("error", "run r1 failed: OCR model missing")
+    catalog.finish_ocr_request(first, error="late failure report")
+    assert outcome(first) == done  # finished stays finished: the late report changes nothing
+    catalog.finish_ocr_request(rest[0])
+    assert outcome(rest[0])[:2] == ("error", "run r1 failed: OCR model missing")
     with pytest.raises(NotFoundError):
         catalog.finish_ocr_request(str(uuid.uuid4()))
 

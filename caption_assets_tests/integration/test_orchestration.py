@@ -1,8 +1,8 @@
 """Refusal, cancellation, admission, lock waiting and stuck-work repair on the real catalog."""
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -83,6 +83,25 @@ def test_admission_refuses_a_video_over_its_tier_limits(platform, rendered) -> N
     )
 
 
+class _RefusalsSeen:
+    """The catalog, telling when a server lock was refused."""
+
+    def __init__(self, catalog: Any) -> None:
+        self._catalog = catalog
+        self.refusals = 0
+        self.refused = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._catalog, name)
+
+    def acquire_server_lock(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._catalog.acquire_server_lock(*args, **kwargs)
+        if not result.acquired:
+            self.refusals += 1
+            self.refused.set()
+        return result
+
+
 def test_lock_held_by_a_person_is_waited_for(platform, not_a_video) -> None:
     cat = platform.catalog
     video_id = platform.upload(not_a_video)
@@ -91,14 +110,18 @@ def test_lock_held_by_a_person_is_waited_for(platform, not_a_video) -> None:
     with pytest.raises(LockHeldError, match="held by editor@web"):
         acquire_waiting(cat, video_id, "captions", "run-1", 60, wait_seconds=0.3, poll_seconds=0.1)
 
-    releaser = threading.Timer(1.0, cat.release_client_lock, args=(video_id, "captions", "editor@web"))
+    # the person lets go once the run was refused the lock: the run must have waited, not failed
+    watched = _RefusalsSeen(cat)
+    releaser = threading.Thread(
+        target=lambda: (
+            watched.refused.wait(20) and cat.release_client_lock(video_id, "captions", "editor@web")
+        )
+    )
     releaser.start()
-    started = time.monotonic()
-    with video_locks(cat, video_id, "run-1", ttl_seconds=60, wait_seconds=20):
-        waited = time.monotonic() - started
+    with video_locks(watched, video_id, "run-1", ttl_seconds=60, wait_seconds=20):
         assert not cat.acquire_client_lock(video_id, "captions", "editor@web", 60).acquired
     releaser.join()
-    assert waited >= 0.9
+    assert watched.refusals >= 1
     # released on exit: the person gets it back
     assert cat.acquire_client_lock(video_id, "captions", "editor@web", 60).acquired
 

@@ -287,13 +287,14 @@ def test_remote_timeout_is_retryable_and_the_retry_succeeds() -> None:
 def test_wait_limit_cancels_the_remote_call_then_raises_retryable() -> None:
     stand_in = StandInModal(remote_timeout=60)
     stand_in.script("captions", runs_until_cancelled())
-    c = compute(stand_in, timeout_seconds=30, step_timeouts={"captions": 0.3})
+    # slices of 0.2 s: the last one must be cut to what is left of the 0.3 s
+    c = compute(stand_in, timeout_seconds=30, step_timeouts={"captions": 0.3}, poll_seconds=0.2)
 
-    started = time.monotonic()
     with pytest.raises(ComputeTimeoutError, match="did not finish within 0.3 s"):
         c.captions(JOB)
-    assert time.monotonic() - started < 5
     call = stand_in.calls["captions"][0]
+    # what bounds the wait: the slices asked of Modal add up to the step's limit, not the 30 s
+    assert call.get_timeouts and sum(call.get_timeouts) <= 0.3 + 1e-6
     assert call.cancel_requests == [True]  # cancelled, containers terminated
     assert call.finished
 
@@ -431,7 +432,12 @@ def test_termination_signal_during_the_wait_cancels_the_remote_call() -> None:
 
         def send() -> None:
             started.wait(10)
-            time.sleep(0.2)  # the main thread is inside the wait by now
+            # once the main thread polls the call it is inside the wait the signal must stop
+            deadline = time.monotonic() + 10
+            while not (stand_in.calls["captions"] and stand_in.calls["captions"][0].get_timeouts):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)  # polling a flag with a deadline
             os.kill(os.getpid(), signal.SIGUSR1)
 
         threading.Thread(target=send, daemon=True).start()

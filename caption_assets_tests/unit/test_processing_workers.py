@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,16 +12,32 @@ from caption_assets.core.processing.workers import BoundedSubmitter
 pytestmark = pytest.mark.unit
 
 
+class _WatchedSlots(threading.BoundedSemaphore):
+    """The submitter's slots, telling when a caller has to wait for one."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.waiting = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        if super().acquire(blocking=False):
+            return True
+        self.waiting.set()
+        return super().acquire(blocking, timeout)
+
+
 def test_submit_waits_when_the_limit_is_reached_and_results_keep_their_order() -> None:
     gate = threading.Event()
     with ThreadPoolExecutor(2) as pool:
         work: BoundedSubmitter[int] = BoundedSubmitter(pool, limit=2)
+        slots = work._slots = _WatchedSlots(2)
         work.submit(lambda: gate.wait(5) and 1)
         work.submit(lambda: gate.wait(5) and 2)
+        assert not slots.waiting.is_set()  # two calls fit
         third = threading.Thread(target=work.submit, args=(lambda: 3,))
         third.start()
-        time.sleep(0.2)
-        assert third.is_alive(), "a third call must wait while two are pending"
+        assert slots.waiting.wait(5), "a third call must wait while two are pending"
+        assert len(work._futures) == 2 and third.is_alive()
         gate.set()
         third.join(5)
         assert work.results() == [1, 2, 3]
@@ -40,11 +55,13 @@ def test_leaving_on_an_error_cancels_what_has_not_started() -> None:
     with ThreadPoolExecutor(1) as pool:
         with pytest.raises(RuntimeError):
             with BoundedSubmitter(pool, limit=10) as work:
-                for i in range(5):
-                    work.submit(job, i)
-                threading.Timer(0.2, gate.set).start()
+                futures = [work.submit(job, i) for i in range(5)]
+                # the running job may end only once the last queued one is cancelled (a future's
+                # callbacks run on cancel too): nothing else can start in between
+                futures[-1].add_done_callback(lambda _: gate.set())
                 raise RuntimeError("the scan failed")
     assert started == [0]
+    assert [f.cancelled() for f in futures] == [False, True, True, True, True]
 
 
 def test_a_forked_child_gets_working_ocr_threads() -> None:
