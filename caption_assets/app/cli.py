@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -100,8 +101,10 @@ def _check_schema(settings: Any) -> None:
 
 
 def _check_tier(tier: str) -> None:
-    if tier not in ("free", "premium", "enterprise"):
-        raise _fail(f"unknown tier {tier!r}: use free, premium or enterprise")
+    from caption_assets.core.catalog.base import TIERS
+
+    if tier not in TIERS:
+        raise _fail(f"unknown tier {tier!r}: use {', '.join(TIERS[:-1])} or {TIERS[-1]}")
 
 
 @app.command()
@@ -610,7 +613,7 @@ def dev(
         if not settings.database_url:  # the embedded server this process started
             _watch_embedded(settings.resolved_data_dir())
         if demo:
-            threading.Thread(target=_demo, args=(settings, catalog, store), daemon=True).start()
+            threading.Thread(target=_demo, args=(settings, catalog, store, ui_url(port)), daemon=True).start()
 
     raise typer.Exit(
         code=run_dagster_dev(port, on_started=after_start, on_ready=ready, companions=companions)
@@ -680,7 +683,7 @@ def _watch_embedded(data_dir: Path) -> None:
     ).start()
 
 
-def _demo(settings: Any, catalog: Any, store: Any) -> None:
+def _demo(settings: Any, catalog: Any, store: Any, ui: str) -> None:
     """Upload the demo video and report when the sensors have carried it through."""
     from caption_assets.app.demo import render_demo
     from caption_assets.app.platform import upload_video
@@ -701,7 +704,44 @@ def _demo(settings: Any, catalog: Any, store: Any) -> None:
             err.print(f"demo {video_id}: layout={state[0]} boundaries={state[1]} text={state[2]}")
             last = state
         if "error" in state or state[2] in ("done", "review"):
+            for line in demo_summary(catalog, store, v, ui):
+                err.print(line)
             return
+
+
+def demo_summary(catalog: Any, store: Any, video: Any, ui: str) -> list[str]:
+    """What the demo ends with: the caption count and where the SRT is, or the error; and the UI
+    page of the run that did it. Each part is best effort: the summary never fails the demo."""
+    import dagster as dg
+
+    from caption_assets.core.keys import VideoKeys
+    from caption_assets.core.policy.priority import VIDEO_TAG
+    from caption_assets.core.processing.captions_db import read_captions
+
+    keys = VideoKeys(video.tenant_id, video.id)
+    details = video.boundaries_error_details or video.layout_error_details or {}
+    lines = []
+    if "error" in (video.layout_status, video.boundaries_status, video.text_status):
+        lines.append(f"demo ended in error: {details.get('message', 'no details recorded')}")
+        job = "captions_job" if video.boundaries_error_details else "layout_job"
+    else:
+        try:
+            with tempfile.TemporaryDirectory(prefix="caption_assets_demo_") as tmp:
+                db = store.get_gunzip_file(keys.captions_db(), Path(tmp) / "captions.db")
+                count = len(read_captions(db))
+            srt = store.path_of(keys.captions_srt()) if hasattr(store, "path_of") else keys.captions_srt()
+            lines.append(f"demo done: {count} captions (text {video.text_status}); SRT at {srt}")
+        except Exception as exc:  # noqa: BLE001 - a summary line, not a step
+            lines.append(f"demo done; its captions could not be read back: {_one_line(exc)}")
+        job = "captions_job"
+    try:
+        with dg.DagsterInstance.get() as instance:
+            runs = instance.get_runs(filters=dg.RunsFilter(job_name=job, tags={VIDEO_TAG: video.id}), limit=1)
+        if runs:
+            lines.append(f"its {job} run: {ui}/runs/{runs[0].run_id}")
+    except Exception as exc:  # noqa: BLE001 - the link is a convenience
+        lines.append(f"(the run's link is unavailable: {_one_line(exc)})")
+    return lines
 
 
 def main() -> None:  # pragma: no cover - console entry
