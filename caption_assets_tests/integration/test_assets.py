@@ -16,17 +16,6 @@ LAYOUT = [full_frames, layout_db]
 CAPTIONS = [cropped_frames, captions_db]
 
 
-def _materialize(platform, assets, video_id, **kw):
-    return dg.materialize(
-        assets,
-        partition_key=video_id,
-        instance=platform.instance,
-        resources=platform.resources,
-        raise_on_error=False,
-        **kw,
-    )
-
-
 def _check_results(result) -> dict[str, bool]:
     return {
         e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
@@ -40,7 +29,7 @@ def test_upload_to_captions_matches_ground_truth(platform, rendered, tmp_path) -
     video = rendered("short_bottom")
     video_id = platform.upload(video.path, tenant="acme", tier="premium")
 
-    layout = _materialize(platform, LAYOUT, video_id)
+    layout = platform.materialize(LAYOUT, video_id)
     assert layout.success
     row = platform.catalog.get_video(video_id)
     # the tenant auto-approves (the CLI's default), so the layout is done and approved
@@ -49,7 +38,7 @@ def test_upload_to_captions_matches_ground_truth(platform, rendered, tmp_path) -
     assert row.total_frames == video.truth.frame_count
     assert _check_results(layout)["layout_has_caption_region"] is True
 
-    captions = _materialize(platform, CAPTIONS, video_id)
+    captions = platform.materialize(CAPTIONS, video_id)
     assert captions.success
     row = platform.catalog.get_video(video_id)
     assert (row.boundaries_status, row.text_status) == ("done", "done")
@@ -74,7 +63,7 @@ def test_upload_to_captions_matches_ground_truth(platform, rendered, tmp_path) -
 
 def test_not_a_video_ends_in_error_with_details(platform, not_a_video) -> None:
     video_id = platform.upload(not_a_video)
-    result = _materialize(platform, LAYOUT, video_id)
+    result = platform.materialize(LAYOUT, video_id)
     assert not result.success
     row = platform.catalog.get_video(video_id)
     assert row.layout_status == "error"
@@ -90,7 +79,7 @@ def test_not_a_video_ends_in_error_with_details(platform, not_a_video) -> None:
 def test_deleted_video_is_refused(platform, rendered) -> None:
     video_id = platform.upload(rendered("short_bottom").path)
     platform.catalog.mark_deleted(video_id)
-    result = _materialize(platform, LAYOUT, video_id)
+    result = platform.materialize(LAYOUT, video_id)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "deleted" in failure.event_specific_data.error.message
@@ -98,7 +87,7 @@ def test_deleted_video_is_refused(platform, rendered) -> None:
 
 def test_captions_refused_before_layout_approval(platform, rendered) -> None:
     video_id = platform.upload(rendered("short_bottom").path)
-    result = _materialize(platform, CAPTIONS, video_id, selection=[cropped_frames])
+    result = platform.materialize(CAPTIONS, video_id, selection=[cropped_frames])
     assert not result.success
     row = platform.catalog.get_video(video_id)
     assert row.boundaries_status == "error"
@@ -108,9 +97,9 @@ def test_captions_refused_before_layout_approval(platform, rendered) -> None:
 @pytest.mark.slow
 def test_second_captions_run_leaves_only_the_newest_cropped_frames(platform, rendered) -> None:
     video_id = platform.upload(rendered("short_bottom").path, tenant="acme", tier="premium")
-    assert _materialize(platform, LAYOUT, video_id).success
-    assert _materialize(platform, CAPTIONS, video_id).success
-    second = _materialize(platform, CAPTIONS, video_id)
+    assert platform.materialize(LAYOUT, video_id).success
+    assert platform.materialize(CAPTIONS, video_id).success
+    second = platform.materialize(CAPTIONS, video_id)
     assert second.success
     row = platform.catalog.get_video(video_id)
     assert row.current_cropped_frames_version == 2
@@ -128,7 +117,7 @@ def test_the_band_scan_decode_is_held_to_the_tier_limits(platform, rendered) -> 
     # full_frames admitted the video on what the container said (its seeks decode a few frames);
     # the scan decodes every frame and is held to the tier's duration as well
     video_id = platform.upload(rendered("short_bottom").path, tenant="acme", tier="free")
-    assert _materialize(platform, LAYOUT, video_id).success
+    assert platform.materialize(LAYOUT, video_id).success
     limits = {
         "free": {"max_duration_seconds": 2, "max_size_bytes": 10**9, "max_width": 7680, "max_height": 7680}
     }

@@ -153,9 +153,7 @@ def test_caption_states_read_before_the_person_drew_the_band_are_refused(
 
 
 def _materialize(platform: Platform, video_id: str, assets: list, **kw: object) -> dg.ExecuteInProcessResult:
-    result = dg.materialize(
-        assets, partition_key=video_id, instance=platform.instance, resources=platform.resources, **kw
-    )
+    result = platform.materialize(assets, video_id, **kw)
     assert result.success
     return result
 

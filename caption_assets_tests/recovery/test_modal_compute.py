@@ -551,16 +551,6 @@ def modal_platform(
         _STAND_IN = None
 
 
-def _materialize(platform: Any, assets: list[Any], video_id: str) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        assets,
-        partition_key=video_id,
-        instance=platform.instance,
-        resources=platform.resources,
-        raise_on_error=False,
-    )
-
-
 def _events(result: dg.ExecuteInProcessResult, kind: str) -> list[Any]:
     return [e for e in result.all_events if e.event_type_value == kind]
 
@@ -578,7 +568,7 @@ def test_dagster_retries_a_modal_timeout_and_no_capacity_then_succeeds(
     stand_in.script("full_frames", runs_until_cancelled(), remote_timeout=0.3)
     stand_in.script("layout", mexc.ResourceExhaustedError("no capacity"))
 
-    result = _materialize(platform, [full_frames, layout_db], video_id)
+    result = platform.materialize([full_frames, layout_db], video_id)
 
     assert result.success
     retried = [e.step_key for e in _events(result, "STEP_UP_FOR_RETRY")]
@@ -601,7 +591,7 @@ def test_dagster_does_not_retry_a_permanent_remote_error(modal_platform: Any, no
     platform, stand_in = modal_platform
     video_id = platform.upload(not_a_video)
 
-    result = _materialize(platform, [full_frames, layout_db], video_id)  # the real body raises
+    result = platform.materialize([full_frames, layout_db], video_id)  # the real body raises
 
     assert not result.success
     assert _events(result, "STEP_UP_FOR_RETRY") == []
@@ -620,7 +610,7 @@ def test_partial_failure_leaves_error_and_a_retry_completes(modal_platform: Any,
     video_id = platform.upload(rendered("short_bottom").path)
     stand_in.script("layout", raises(RuntimeError("onnxruntime: failed to create session")))
 
-    failed = _materialize(platform, [full_frames, layout_db], video_id)
+    failed = platform.materialize([full_frames, layout_db], video_id)
 
     assert not failed.success
     assert _events(failed, "STEP_UP_FOR_RETRY") == []
@@ -632,7 +622,7 @@ def test_partial_failure_leaves_error_and_a_retry_completes(modal_platform: Any,
     frames = list(platform.store.list(keys.full_frames_prefix()))
     assert frames and not platform.store.exists(keys.layout_db())
 
-    retry = _materialize(platform, [layout_db], video_id)
+    retry = platform.materialize([layout_db], video_id)
 
     assert retry.success
     row = platform.catalog.get_video(video_id)
