@@ -100,10 +100,9 @@ def _layout_preview(page: Page, dev: DevDemo, shots: Path) -> None:
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=UI_TIMEOUT_MS
     )
+    # the dialog stays open: the next check navigates to another page (a fresh document), and an
+    # Escape could land on a first-run dialog that opened over this one instead
     _shoot(page, shots, "layout_db_preview")
-    if shown is not row:
-        page.keyboard.press("Escape")
-        expect(shown).to_have_count(0, timeout=UI_TIMEOUT_MS)
 
 
 def _first_cue_shown(page: Page, dev: DevDemo, shots: Path, cue: str) -> None:
