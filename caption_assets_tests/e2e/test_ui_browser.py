@@ -19,7 +19,7 @@ from caption_assets.core.keys import VideoKeys
 from caption_assets.core.processing.captions_db import read_captions
 from caption_assets.defs.runs import TENANT_NAME_TAG
 from caption_assets.defs.sensors.run_status import STEP_COLUMNS
-from caption_assets_tests.fixtures.browser import browser_page, chromium_executable
+from caption_assets_tests.fixtures.browser import app_dialog, browser_page, chromium_executable
 from caption_assets_tests.fixtures.devdemo import DevDemo, running_dev_demo, wait_for_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ui, pytest.mark.timeout(1200)]
@@ -91,7 +91,7 @@ def _layout_preview(page: Page, dev: DevDemo, shots: Path) -> None:
     opener = row.get_by_text("[Show Markdown]", exact=True)
     if opener.count():  # a large markdown value opens in a dialog; a small one renders in the row
         opener.click()
-        shown = page.get_by_role("dialog")
+        shown = app_dialog(page)
     else:
         shown = row
     image = shown.locator("img")
@@ -130,7 +130,7 @@ def _runs_show_tenant(page: Page, dev: DevDemo, shots: Path, video_id: str, tena
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}$"), timeout=UI_TIMEOUT_MS)
     expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
     page.get_by_role("button", name="View tags and config").click()
-    tags = page.get_by_role("dialog")
+    tags = app_dialog(page)
     expect(tags).to_contain_text(tag, timeout=UI_TIMEOUT_MS)
     expect(tags).to_contain_text(video_id)
     _shoot(page, shots, "captions_run_tags")

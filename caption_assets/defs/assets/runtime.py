@@ -225,6 +225,11 @@ def _will_retry(context: dg.AssetExecutionContext) -> bool:
     return context.retry_number < COMPUTE_RETRY_POLICY.max_retries
 
 
+def _canceled(context: dg.AssetExecutionContext) -> bool:
+    run = context.instance.get_run_by_id(context.run.run_id)
+    return run is not None and run.status in (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED)
+
+
 @contextmanager
 def status_guard(
     context: dg.AssetExecutionContext,
@@ -257,7 +262,13 @@ def status_guard(
             retryable=transient,
         )
         try:
-            failed(details)
+            if _canceled(context):
+                # whoever stopped the run settles the video (the `process` command's signal
+                # handler, the run-cancellation sensor); what the step hits afterwards (its temp
+                # files removed, its connections closed) is a consequence, not the reason
+                context.log.warning(f"{step} failed after its run was canceled: {exc}")
+            else:
+                failed(details)
         except Exception as write_exc:  # the run-failure sensor is the second chance
             context.log.error(f"could not record the error of video {context.partition_key}: {write_exc}")
         if transient:
