@@ -706,7 +706,46 @@ def _demo(settings: Any, catalog: Any, store: Any, ui: str) -> None:
         if "error" in state or state[2] in ("done", "review"):
             for line in demo_summary(catalog, store, v, ui):
                 err.print(line)
+            err.print(demo_operations(ui))
             return
+
+
+# how long the demo waits for its operations run (four small assets over one video's history)
+OPERATIONS_DEADLINE_SECONDS = 600.0
+
+
+def demo_operations(ui: str, deadline_seconds: float = OPERATIONS_DEADLINE_SECONDS) -> str:
+    """Launch ``operations_job`` once through the UI's GraphQL (the daemon runs it, as it runs a
+    person's launch; the daily schedule does it afterwards) and wait for it: one line saying where
+    its tables and checks are, or why they are not. Best effort, like the summary."""
+    from urllib.parse import urlsplit
+
+    import dagster as dg
+    from dagster_graphql import DagsterGraphQLClient
+
+    from caption_assets.app.webhook import LOCATION_NAME
+    from caption_assets.defs.assets.operations import operations_job
+
+    where = urlsplit(ui)
+    try:
+        client = DagsterGraphQLClient(where.hostname or "127.0.0.1", port_number=where.port, timeout=60)
+        # the job's name is unique in the workspace: the client finds its location itself
+        run_id = client.submit_job_execution(operations_job.name)
+        deadline = time.monotonic() + deadline_seconds
+        status = client.get_run_status(run_id)
+        ended = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+        while status not in ended:
+            if time.monotonic() > deadline:
+                waited = f"{deadline_seconds:.0f} s"
+                return f"operations run still {status.value.lower()} after {waited}: {ui}/runs/{run_id}"
+            time.sleep(2)
+            status = client.get_run_status(run_id)
+    except Exception as exc:  # noqa: BLE001 - the operations tables are a convenience of the demo
+        return f"(the operations assets were not launched: {_one_line(exc)})"
+    if status is not dg.DagsterRunStatus.SUCCESS:
+        return f"operations run {status.value.lower()}: {ui}/runs/{run_id}"
+    group = f"{ui}/locations/{LOCATION_NAME}/asset-groups/operations"
+    return f"platform health tables and checks (operations group): {group}"
 
 
 def demo_summary(catalog: Any, store: Any, video: Any, ui: str) -> list[str]:

@@ -2,13 +2,20 @@
 sensors carry the demo video through to captions, and Ctrl-C stops everything."""
 
 import os
+import re
 import signal
 import time
 
 import psutil
 import pytest
 
-from caption_assets_tests.fixtures.devdemo import alive, running_dev_demo, wait_for_demo
+from caption_assets_tests.fixtures.devdemo import (
+    OPERATIONS_LINE,
+    alive,
+    running_dev_demo,
+    wait_for_demo,
+    wait_for_line,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -43,6 +50,14 @@ def test_dev_demo_processes_the_demo_video_and_stops_on_ctrl_c() -> None:
         text = dev.log()
         assert proc.poll() is None, text[-3000:]
         assert outcome.state == ("done", "done", "done"), text[-3000:]
+        # it ends with a summary a person can act on, then the operations group materialized once
+        operations = wait_for_line(dev, OPERATIONS_LINE, deadline_seconds=600)
+        text = dev.log()
+        summary = r"demo done: [1-9]\d* captions \(text done\); SRT at \S+captions\.srt"
+        assert re.search(summary, text), text[-3000:]
+        link = r"its captions_job run: http://127\.0\.0\.1:\d+/runs/[0-9a-f-]{36}"
+        assert re.search(link, text), text[-3000:]
+        assert operations is not None and "(operations group): http" in operations, text[-3000:]
         # the upload webhook serves beside Dagster, on the instance and catalog dev set up: the
         # demo video's INSERT delivered now is answered (already claimed by the sensor: ignored)
         secret = (dev.data_dir / "webhook_secret").read_text().strip()

@@ -1,7 +1,8 @@
 """What a person sees in the Dagster UI after ``caption-assets dev --demo``: headless Chromium opens
 the asset list, the layout and captions assets' metadata, the runs and a run page, and finds the
 four video assets, the layout preview picture, the first cue's text, the tenant's name and each
-asset's status for the demo video. Screenshots of every page are kept in the test's tmp dir.
+asset's status for the demo video, and the operations group's tables the demo materialized.
+Screenshots of every page are kept in the test's tmp dir.
 
 The catalog's own status columns (layout/boundaries/text) are not shown in the UI: the asset
 partitions' materialization status is what a person reads there, so the test checks that it
@@ -15,12 +16,18 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from caption_assets.core.keys import VideoKeys
+from caption_assets.core.keys import VideoKeys, is_operations_key
 from caption_assets.core.processing.captions_db import read_captions
 from caption_assets.defs.runs import TENANT_NAME_TAG
 from caption_assets.defs.sensors.run_status import STEP_COLUMNS
 from caption_assets_tests.fixtures.browser import app_dialog, browser_page, chromium_executable
-from caption_assets_tests.fixtures.devdemo import DevDemo, running_dev_demo, wait_for_demo
+from caption_assets_tests.fixtures.devdemo import (
+    OPERATIONS_LINE,
+    DevDemo,
+    running_dev_demo,
+    wait_for_demo,
+    wait_for_line,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ui, pytest.mark.timeout(1200)]
 
@@ -49,7 +56,9 @@ def _catalog_view(dev: DevDemo, video_id: str) -> tuple[str, dict[str, str]]:
 def _first_cue(dev: DevDemo, video_id: str, tmp_path: Path) -> str:
     """The text of the earliest caption in the captions.db the run stored."""
     store = dev.store()
-    keys = [VideoKeys(d.name, video_id) for d in store.root.iterdir() if d.is_dir()]
+    # the tenants' prefixes, not the platform's own operations area the demo also wrote
+    tenants = [d.name for d in store.root.iterdir() if d.is_dir() and not is_operations_key(f"{d.name}/")]
+    keys = [VideoKeys(tenant, video_id) for tenant in tenants]
     stored = [k for k in keys if store.exists(k.captions_db())]
     assert len(stored) == 1, f"captions.db of {video_id} under {store.root}: {stored}"
     captions = read_captions(store.get_gunzip_file(stored[0].captions_db(), tmp_path / "captions.db"))
@@ -86,7 +95,15 @@ def _asset_list(page: Page, dev: DevDemo, shots: Path) -> None:
 
 def _layout_preview(page: Page, dev: DevDemo, shots: Path) -> None:
     page.goto(f"{dev.ui_url}/assets/layout_db")
-    row = _metadata_row(page, "layout")
+    _markdown_picture(page, "layout")
+    # the dialog stays open: the next check navigates to another page (a fresh document), and an
+    # Escape could land on a first-run dialog that opened over this one instead
+    _shoot(page, shots, "layout_db_preview")
+
+
+def _markdown_picture(page: Page, key: str) -> None:
+    """The picture in the markdown value of metadata ``key`` is shown, decoded."""
+    row = _metadata_row(page, key)
     expect(row).to_have_count(1, timeout=UI_TIMEOUT_MS)
     opener = row.get_by_text("[Show Markdown]", exact=True)
     if opener.count():  # a large markdown value opens in a dialog; a small one renders in the row
@@ -100,9 +117,24 @@ def _layout_preview(page: Page, dev: DevDemo, shots: Path) -> None:
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=UI_TIMEOUT_MS
     )
-    # the dialog stays open: the next check navigates to another page (a fresh document), and an
-    # Escape could land on a first-run dialog that opened over this one instead
-    _shoot(page, shots, "layout_db_preview")
+
+
+def _operations_shown(page: Page, dev: DevDemo, shots: Path) -> None:
+    """The operations group the demo materialized at its end: the page the CLI's line names
+    lists its assets, and run_health shows its week's success rate and its plot."""
+    line = re.search(r"operations group\): (\S+)", dev.log())
+    assert line, dev.log()[-3000:]
+    page.goto(line.group(1))
+    for asset in ("run_health", "tenant_usage", "caption_quality"):
+        # the group's lineage graph: one node per asset, named
+        expect(page.get_by_text(asset, exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    _shoot(page, shots, "operations_group")
+    page.goto(f"{dev.ui_url}/assets/run_health")
+    # both demo runs succeeded: the week's flow success rate is 1
+    value = _metadata_row(page, "week_flow_success_rate").get_by_role("cell").last
+    expect(value).to_have_text("1", timeout=UI_TIMEOUT_MS)
+    _markdown_picture(page, "success_rate_plot")
+    _shoot(page, shots, "run_health")
 
 
 def _first_cue_shown(page: Page, dev: DevDemo, shots: Path, cue: str) -> None:
@@ -154,6 +186,7 @@ def test_the_ui_shows_the_demo_video_assets_metadata_tenant_and_status(tmp_path:
     with running_dev_demo(webhook=False) as dev:
         outcome = wait_for_demo(dev, deadline_seconds=600)
         assert outcome.state == ("done", "done", "done"), dev.log()[-3000:]
+        assert wait_for_line(dev, OPERATIONS_LINE, deadline_seconds=600), dev.log()[-3000:]
         assert outcome.video_id is not None
         video_id = outcome.video_id
         tenant, columns = _catalog_view(dev, video_id)
@@ -165,3 +198,4 @@ def test_the_ui_shows_the_demo_video_assets_metadata_tenant_and_status(tmp_path:
             _first_cue_shown(page, dev, shots, cue)
             _runs_show_tenant(page, dev, shots, video_id, tenant)
             _partition_status(page, dev, shots, video_id, columns)
+            _operations_shown(page, dev, shots)
