@@ -1,5 +1,7 @@
 """3 tenants of different tiers x 4 uploads each through a real daemon with the queued run
-coordinator: every video ends with the right status, every run carries its tier's priority."""
+coordinator: every video ends with the right status, every run carries its tier's priority; the
+operations assets over that history count what the catalog holds (the tables are printed: run
+with ``-s`` to read them)."""
 
 import time
 from collections import Counter
@@ -8,10 +10,14 @@ import dagster as dg
 import pytest
 
 from caption_assets.app.platform import DAGSTER_PG_URL_ENV, upload_video
+from caption_assets.core.config import Settings
+from caption_assets.core.health.tables import read_parquet, table_key
 from caption_assets.core.keys import VideoKeys
 from caption_assets.core.policy.priority import PRIORITY_TAG, TIER_BASE, TIER_TAG, VIDEO_TAG
 from caption_assets.core.processing.captions_db import read_captions
 from caption_assets.core.store.local import LocalStore
+from caption_assets.defs.assets.operations import OPERATIONS_ASSETS
+from caption_assets.defs.definitions import build_resources
 from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -70,4 +76,35 @@ def test_three_tenants_four_uploads_each(
         assert tier == TENANTS[uploads[run.tags[VIDEO_TAG]][0]]
         # fresh work: the tier's base priority (aging only lifts runs that wait for hours)
         assert run.tags[PRIORITY_TAG] == str(TIER_BASE[tier])
-    instance.dispose()
+    try:
+        _operations_over_the_history(instance, setup.data_dir, catalog_dsn, store, catalog, uploads)
+    finally:
+        instance.dispose()
+
+
+def _operations_over_the_history(instance, data_dir, catalog_dsn, store, catalog, uploads) -> None:
+    """The operations group materialized on the daemon's instance, as the daily schedule does."""
+    settings = Settings(data_dir=data_dir, database_url=catalog_dsn)
+    result = dg.materialize(OPERATIONS_ASSETS, instance=instance, resources=build_resources(settings))
+    assert result.success
+    tables = {
+        name: read_parquet(store.get_bytes(table_key(name)))
+        for name in ("run_health", "step_durations", "tenant_usage", "caption_quality")
+    }
+    for name, frame in tables.items():
+        print(f"\n{name}\n{frame.to_markdown(index=False)}")
+
+    usage = tables["tenant_usage"].set_index("tenant")
+    for tenant, tier in TENANTS.items():
+        ids = [v for v, (t, _) in uploads.items() if t == tenant]
+        videos = [catalog.get_video(v) for v in ids]
+        row = usage.loc[tenant]
+        assert (row["tier"], row["uploads"]) == (tier, len(ids))
+        assert row["errors"] == sum(v.layout_status == "error" for v in videos) == KINDS.count("broken")
+        assert row["captions_done"] == sum(v.text_status in ("done", "review") for v in videos)
+        minutes = sum(v.duration_seconds or 0 for v in videos) / 60
+        assert row["minutes_processed"] == pytest.approx(minutes, abs=1e-3)
+    health = tables["run_health"].groupby("job")[["runs", "failed_input"]].sum()
+    # one layout run per upload, the broken file's a permanent input error; a captions run per video
+    assert health.loc["layout_job"].tolist() == [len(uploads), len(TENANTS) * KINDS.count("broken")]
+    assert health.loc["captions_job", "runs"] == len(TENANTS) * (len(KINDS) - KINDS.count("broken"))
