@@ -22,6 +22,7 @@ from caption_assets.core.health.records import (
     frame,
 )
 from caption_assets.core.keys import validate_uuid
+from caption_assets.defs.assets.runtime import ERROR_CLASS_KEY
 from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
 from caption_assets.defs.runs import PARTITION_TAG
 
@@ -95,7 +96,10 @@ def event_info(entry: dg.EventLogEntry) -> EventInfo | None:
     kind = event.event_type_value
     details: dict[str, Any] = {}
     if kind in ("STEP_FAILURE", "STEP_UP_FOR_RETRY"):
-        details["error_classes"] = _error_classes(data.error)
+        # a retry's data has no failure metadata
+        failure = _plain(getattr(getattr(data, "user_failure_data", None), "metadata", None))
+        stood_for = (str(failure[ERROR_CLASS_KEY]),) if ERROR_CLASS_KEY in failure else ()
+        details["error_classes"] = _error_classes(data.error) + stood_for
     elif kind == "ASSET_MATERIALIZATION":
         details["asset"] = data.materialization.asset_key.to_user_string()
         details["metadata"] = _plain(data.materialization.metadata)

@@ -49,6 +49,9 @@ LOCK_TTL_SECONDS = 600
 # How long a step waits for a lock someone else holds before giving the attempt up (transient:
 # the RetryPolicy tries again later). Far below a lock lifetime: a waiting step holds a run slot.
 LOCK_WAIT_SECONDS = 30.0
+# the class of the error a step's dg.Failure stands for, in the failure's metadata (the chain is
+# cut for the project's own refusals; the operations tables classify failures by it)
+ERROR_CLASS_KEY = "error_class"
 
 
 class LockLostError(PermanentError):
@@ -273,7 +276,17 @@ def status_guard(
             context.log.error(f"could not record the error of video {context.partition_key}: {write_exc}")
         if transient:
             raise
-        raise dg.Failure(description=message, allow_retries=False) from exc
+        failure = dg.Failure(
+            description=message,
+            metadata={ERROR_CLASS_KEY: type(exc).__name__, "step": step, "retryable": False},
+            allow_retries=False,
+        )
+        if isinstance(exc, PermanentError):
+            # a refusal the project raised on purpose (the user's file, a missing tenant): its one
+            # line is the whole story, so the run page shows it without the traceback chain
+            raise failure from None
+        # anything else is a defect somewhere: its traceback is what whoever fixes it needs
+        raise failure from exc
 
 
 def acquire_waiting(

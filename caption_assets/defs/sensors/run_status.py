@@ -2,6 +2,10 @@
 (crashes, a killed worker) and terminations. No video stays ``processing`` after its run ended,
 and the run's locks are freed."""
 
+from __future__ import annotations
+
+from typing import Protocol
+
 import dagster as dg
 
 from caption_assets.core.catalog import lifecycle
@@ -77,12 +81,40 @@ def settle_ended_run(
     )
 
 
+class ErrorInfo(Protocol):
+    """The parts of Dagster's SerializableErrorInfo read here."""
+
+    message: str
+    cls_name: str | None
+    cause: ErrorInfo | None
+
+
+# Dagster's own wrappers of a step's error: their message ("Exceeded max_retries of 3") says less
+# than the error they were raised from
+_WRAPPERS = frozenset({"RetryRequestedFromPolicy"})
+
+
+def error_text(error: ErrorInfo) -> str:
+    """What went wrong, in the words of the error the step hit: past Dagster's wrappers, without
+    the qualified class name Dagster puts first (``caption_assets.core.errors.X: ...``)."""
+    while error.cause is not None and error.cls_name in _WRAPPERS:
+        error = error.cause
+    text = error.message.strip()
+    head, sep, rest = text.partition(": ")
+    if sep and error.cls_name and head.split(".")[-1] == error.cls_name:
+        text = rest
+    return text
+
+
 def _step_failure_reason(context: dg.RunFailureSensorContext) -> str:
     for event in context.get_step_failure_events():
         data = event.event_specific_data
         error = getattr(data, "error", None)
         if error is not None:
-            return f"{event.step_key}: {error.message.strip()}"
+            text = error_text(error)
+            step = event.step_key or "a step"
+            # the assets' own descriptions already start with "<step> failed"
+            return text if text.startswith(step) else f"{step}: {text}"
     return context.failure_event.message or "the run failed"
 
 
