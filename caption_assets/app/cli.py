@@ -160,14 +160,11 @@ def status_lines(row: Any, tenant: Any) -> list[str]:
         f"video   {row.id}",
         f"file    {row.original_filename or '(no file name)'} ({', '.join(f for f in facts if f)})",
         f"tenant  {tenant.name} ({tenant.tier})" if tenant else f"tenant  {row.tenant_id} (not found)",
-        f"status  layout {row.layout_status}, boundaries {row.boundaries_status or '-'}, "
-        f"text {row.text_status or '-'}",
+        f"status  {row.status_line()}",
     ]
     if row.deleted_at is not None:
         lines.append(f"deleted {row.deleted_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
-    for column, details in (("layout", row.layout_error_details), ("captions", row.boundaries_error_details)):
-        if details and details.get("message"):
-            lines.append(f"error   {column}: {details['message']}")
+    lines += [f"error   {part}: {message}" for part, message in row.error_messages().items()]
     return lines
 
 

@@ -51,6 +51,18 @@ class Video:
     current_cropped_frames_version: int
     processing_attempt: int
 
+    def status_line(self) -> str:
+        """The three status columns as a person reads them (``-``: that step has not begun)."""
+        return (
+            f"layout {self.layout_status}, boundaries {self.boundaries_status or '-'}, "
+            f"text {self.text_status or '-'}"
+        )
+
+    def error_messages(self) -> dict[str, str]:
+        """The recorded error message of each part (layout, captions) that has one."""
+        parts = {"layout": self.layout_error_details, "captions": self.boundaries_error_details}
+        return {part: str(d["message"]) for part, d in parts.items() if d and d.get("message")}
+
 
 @dataclass(frozen=True)
 class PendingUpload:
