@@ -26,6 +26,7 @@ from caption_assets.defs.assets.layout import full_frames, layout_db
 from caption_assets.defs.sensors.run_status import run_failures_to_catalog
 from caption_assets_tests.fixtures import faults
 from caption_assets_tests.fixtures.faults import gate, no_retry_delay, scripted_catalog  # noqa: F401 - fixtures
+from caption_assets_tests.fixtures.runs import observed
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +161,10 @@ def test_a_failed_error_write_does_not_hide_the_original_error(
     assert details["run_id"] == result.run_id
     assert NOT_A_VIDEO in details["message"] and CATALOG_DOWN not in details["message"]
     assert platform.catalog.acquire_server_lock(video_id, "layout", "next-run", 60).acquired
+    # the step could not show its error in the UI; the sensor that recorded it does
+    for asset in ("full_frames", "layout_db"):
+        seen = observed(platform.instance, asset, video_id)
+        assert seen == {"catalog_status": row.status_line(), "layout_error": details["message"]}, asset
 
 
 def test_a_failed_error_write_after_the_last_retry_re_raises_the_transient_error(

@@ -130,6 +130,33 @@ def tag_run(context: dg.AssetExecutionContext, vc: VideoContext) -> None:
         context.log.warning(f"run tags {sorted(missing)} not added: {exc}")
 
 
+def catalog_status_metadata(video: Video) -> dict[str, dg.MetadataValue]:
+    """The video's catalog status as observation metadata: what the web app shows its people,
+    beside Dagster's own partition status in the UI."""
+    metadata: dict[str, dg.MetadataValue] = {"catalog_status": dg.MetadataValue.text(video.status_line())}
+    for part, message in video.error_messages().items():
+        metadata[f"{part}_error"] = dg.MetadataValue.text(message)
+    return metadata
+
+
+def status_observations(video: Video, assets: Sequence[dg.AssetKey]) -> list[dg.AssetObservation]:
+    """One observation per asset of the video's partition, carrying its catalog status."""
+    metadata = catalog_status_metadata(video)
+    return [dg.AssetObservation(asset_key=key, partition=video.id, metadata=metadata) for key in assets]
+
+
+def observe_status(context: dg.AssetExecutionContext, catalog: Catalog, video_id: str) -> None:
+    """Log the video's catalog status, as a step left it, as an observation of the step's asset.
+    Best effort: a catalog that does not answer costs the observation, never the step."""
+    try:
+        video = catalog.get_video(video_id)
+        if video is not None:
+            for observation in status_observations(video, [context.asset_key]):
+                context.log_event(observation)
+    except Exception as exc:  # noqa: BLE001 - the observation is a view of the catalog
+        context.log.warning(f"catalog status of video {video_id} not observed: {exc}")
+
+
 def compute_metadata(backend: object) -> dict[str, str]:
     """The remote call id (Modal) for the materialization, so a person can find the call."""
     call_id = getattr(backend, "last_call_id", None)
@@ -218,10 +245,13 @@ def video_step(
     ``failed`` (a ``lifecycle`` event) recording a failure for good."""
     cat = catalog.get()
     video_id = context.partition_key
-    with status_guard(context, step, partial(failed, cat, video_id)):
+    with status_guard(
+        context, step, partial(failed, cat, video_id), partial(observe_status, context, cat, video_id)
+    ):
         vc = load(cat, video_id)
         tag_run(context, vc)
         yield VideoStep(cat, vc, store, compute)
+    observe_status(context, cat, video_id)
 
 
 def _will_retry(context: dg.AssetExecutionContext) -> bool:
@@ -238,8 +268,10 @@ def status_guard(
     context: dg.AssetExecutionContext,
     step: str,
     failed: Callable[[dict[str, Any]], None],
+    recorded: Callable[[], None] = lambda: None,
 ) -> Iterator[None]:
-    """Record the step's failure through ``failed`` (a ``lifecycle`` event) when it fails for good.
+    """Record the step's failure through ``failed`` (a ``lifecycle`` event) when it fails for good,
+    then call ``recorded`` (the UI's view of the catalog status).
 
     A transient failure with retries left keeps the status (the retry will continue the work);
     a permanent one becomes a ``dg.Failure`` with retries disallowed."""
@@ -272,6 +304,7 @@ def status_guard(
                 context.log.warning(f"{step} failed after its run was canceled: {exc}")
             else:
                 failed(details)
+                recorded()
         except Exception as write_exc:  # the run-failure sensor is the second chance
             context.log.error(f"could not record the error of video {context.partition_key}: {write_exc}")
         if transient:

@@ -4,6 +4,7 @@ and the run's locks are freed."""
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 import dagster as dg
@@ -12,6 +13,7 @@ from caption_assets.core.catalog import lifecycle
 from caption_assets.core.catalog.base import Catalog, StatusColumn
 from caption_assets.core.errors import BadInputError, without_paths
 from caption_assets.core.keys import validate_uuid
+from caption_assets.defs.assets.runtime import status_observations
 from caption_assets.defs.resources.catalog import CatalogResource
 from caption_assets.defs.runs import (
     CAPTIONS_ASSETS,
@@ -68,7 +70,7 @@ def settle_ended_run(
         video_id = validate_uuid(partition, "partition key")
     except BadInputError:
         return []
-    return lifecycle.run_ended(
+    changed = lifecycle.run_ended(
         catalog,
         video_id,
         run.run_id,
@@ -79,6 +81,28 @@ def settle_ended_run(
         ocr_request_ids=ocr_request_ids(run),
         started=started_columns(run, instance),
     )
+    if changed and instance is not None:
+        _observe_status(catalog, instance, run, video_id)
+    return changed
+
+
+def _observe_status(
+    catalog: Catalog, instance: dg.DagsterInstance, run: dg.DagsterRun, video_id: str
+) -> None:
+    """The status the run's end left, on the run's video assets' partition in the UI (the step
+    that crashed could not log it). Best effort: the catalog write above is what counts."""
+    assets = sorted(assets_of_run(run, instance) & set(STEP_COLUMNS))
+    try:
+        video = catalog.get_video(video_id)
+        if video is None:
+            return
+        for observation in status_observations(video, [dg.AssetKey(a) for a in assets]):
+            instance.report_runless_asset_event(observation)
+    except Exception as exc:  # noqa: BLE001 - the observation is a view of the catalog
+        log.warning("catalog status of video %s not observed: %s", video_id, exc)
+
+
+log = logging.getLogger(__name__)
 
 
 class ErrorInfo(Protocol):
