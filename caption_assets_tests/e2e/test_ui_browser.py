@@ -4,9 +4,9 @@ four video assets, the layout preview picture, the first cue's text, the tenant'
 asset's status for the demo video, and the operations group's tables the demo materialized.
 Screenshots of every page are kept in the test's tmp dir.
 
-The catalog's own status columns (layout/boundaries/text) are not shown in the UI: the asset
-partitions' materialization status is what a person reads there, so the test checks that it
-matches the catalog (``done`` -> the video's partition materialized, none failed)."""
+The catalog's own status columns (layout/boundaries/text) reach the UI as observations the steps
+log; the asset partitions' materialization status is checked against them too (``done`` -> the
+video's partition materialized, none failed)."""
 
 from __future__ import annotations
 
@@ -119,12 +119,30 @@ def _markdown_picture(page: Page, key: str) -> None:
     )
 
 
-def _operations_shown(page: Page, dev: DevDemo, shots: Path) -> None:
+def _catalog_status_shown(
+    page: Page, dev: DevDemo, shots: Path, video_id: str, columns: dict[str, str]
+) -> None:
+    """The catalog's own status, as the web app shows it to the tenant, in the events of the
+    asset whose step ended the video's processing (an observation logged by that step)."""
+    page.goto(f"{dev.ui_url}/assets/captions_db?view=events")
+    words = ", ".join(f"{part} {columns[f'{part}_status']}" for part in ("layout", "boundaries", "text"))
+    shown = page.get_by_text(words, exact=True)
+    # the events list opens on the latest one (the materialization); the step's observation is
+    # another entry of the video's partition: open each until the status shows
+    entries = page.get_by_text(video_id, exact=True)
+    expect(entries.first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    for index in range(entries.count()):
+        if shown.count():
+            break
+        entries.nth(index).click()
+    expect(shown.first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    _shoot(page, shots, "captions_db_events")
+
+
+def _operations_shown(page: Page, dev: DevDemo, shots: Path, group_url: str) -> None:
     """The operations group the demo materialized at its end: the page the CLI's line names
     lists its assets, and run_health shows its week's success rate and its plot."""
-    line = re.search(r"operations group\): (\S+)", dev.log())
-    assert line, dev.log()[-3000:]
-    page.goto(line.group(1))
+    page.goto(group_url)
     for asset in ("run_health", "tenant_usage", "caption_quality"):
         # the group's lineage graph: one node per asset, named
         expect(page.get_by_text(asset, exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
@@ -186,7 +204,11 @@ def test_the_ui_shows_the_demo_video_assets_metadata_tenant_and_status(tmp_path:
     with running_dev_demo(webhook=False) as dev:
         outcome = wait_for_demo(dev, deadline_seconds=600)
         assert outcome.state == ("done", "done", "done"), dev.log()[-3000:]
-        assert wait_for_line(dev, OPERATIONS_LINE, deadline_seconds=600), dev.log()[-3000:]
+        operations = wait_for_line(dev, OPERATIONS_LINE, deadline_seconds=600)
+        assert operations, dev.log()[-3000:]
+        # the operations run's outcome, in the CLI's words (a failed run names its page)
+        group = re.search(r"operations group\): (\S+)", operations)
+        assert group, operations
         assert outcome.video_id is not None
         video_id = outcome.video_id
         tenant, columns = _catalog_view(dev, video_id)
@@ -198,4 +220,5 @@ def test_the_ui_shows_the_demo_video_assets_metadata_tenant_and_status(tmp_path:
             _first_cue_shown(page, dev, shots, cue)
             _runs_show_tenant(page, dev, shots, video_id, tenant)
             _partition_status(page, dev, shots, video_id, columns)
-            _operations_shown(page, dev, shots)
+            _catalog_status_shown(page, dev, shots, video_id, columns)
+            _operations_shown(page, dev, shots, group.group(1))
