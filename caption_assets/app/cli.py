@@ -206,23 +206,62 @@ def migrate(
         typer.echo(f"{target}: up to date ({len(load_migrations())} migrations applied earlier)")
 
 
-class _StepPrinter:
-    """Prints each step of a run as it starts and ends, read from the instance's event log."""
+# a step's progress as plain lines (stderr not a terminal): at most one per step this often, plus
+# the step's last report before its end line
+_PLAIN_PROGRESS_SECONDS = 10.0
 
-    def __init__(self, instance: Any, run_id: str) -> None:
+
+class _StepPrinter:
+    """Prints each step of a run as it starts and ends, and the steps' progress reports (their
+    ``{step}: {done}/{total} {what}`` log lines, ``processing.progress``), read from the instance's
+    event log every half second.
+
+    On a terminal each running step has a rich progress bar with an ETA, removed at the step's
+    end line. Elsewhere (a pipe, CI, the tests) rich would print nothing useful, so a step's
+    reports become plain lines: its first, then at most one every ``_PLAIN_PROGRESS_SECONDS``,
+    and its last one before the end line; a short step prints two."""
+
+    def __init__(self, instance: Any, run_id: str, console: Console | None = None) -> None:
         self.instance, self.run_id = instance, run_id
+        self.console = console or err
         self.stop = threading.Event()
-        self.seen: set[str] = set()
+        self.lock = threading.Lock()  # the final poll may meet a poll of the thread still running
+        self.cursor: str | None = None
+        self.bars: Any = None  # rich.progress.Progress, on a terminal
+        self.tasks: dict[str, Any] = {}  # step -> its bar's task id
+        self.printed_at: dict[str, float] = {}  # step -> when its last plain progress line went out
+        self.pending: dict[str, str] = {}  # step -> its latest report not printed yet (plain lines)
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self) -> _StepPrinter:
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bars = Progress(
+                TextColumn("  {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[what]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bars.start()
+            # an interruption leaves through os._exit after running the exit hooks: the terminal
+            # gets its cursor back
+            atexit.register(self.bars.stop)
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join(timeout=5)
-        self._poll()
+        try:
+            self._poll()
+        finally:
+            if self.bars is not None:
+                self.bars.stop()
+                atexit.unregister(self.bars.stop)
 
     def _loop(self) -> None:
         while not self.stop.wait(0.5):
@@ -232,6 +271,18 @@ class _StepPrinter:
                 pass
 
     def _poll(self) -> None:
+        with self.lock:
+            # one writer (the run's thread) adds the events in order, so a cursor misses none
+            records = self.instance.get_records_for_run(self.run_id, cursor=self.cursor)
+            self.cursor = records.cursor
+            for record in records.records:
+                entry = record.event_log_entry
+                if entry.dagster_event is None:
+                    self._progress(entry.user_message)
+                else:
+                    self._step(entry.dagster_event)
+
+    def _step(self, event: Any) -> None:
         from dagster import DagsterEventType
 
         kinds = {
@@ -240,17 +291,47 @@ class _StepPrinter:
             DagsterEventType.STEP_FAILURE: "failed",
             DagsterEventType.STEP_UP_FOR_RETRY: "will retry",
         }
-        for entry in self.instance.all_logs(self.run_id, of_type=set(kinds)):
-            event = entry.dagster_event
-            marker = f"{event.step_key}:{event.event_type_value}:{entry.timestamp}"
-            if marker in self.seen:
-                continue
-            self.seen.add(marker)
-            elapsed = ""
-            if event.event_type == DagsterEventType.STEP_SUCCESS:
-                ms = getattr(event.event_specific_data, "duration_ms", None)
-                elapsed = f" in {ms / 1000:.1f} s" if ms else ""
-            err.print(f"  {event.step_key}: {kinds[event.event_type]}{elapsed}")
+        if event.event_type not in kinds:
+            return
+        step = event.step_key
+        elapsed = ""
+        if event.event_type == DagsterEventType.STEP_START:
+            self.printed_at.pop(step, None)  # a retry's progress starts over
+        else:
+            if step in self.pending:
+                self.console.print(f"  {self.pending.pop(step)}")
+            if self.bars is not None and step in self.tasks:
+                self.bars.remove_task(self.tasks.pop(step))
+        if event.event_type == DagsterEventType.STEP_SUCCESS:
+            ms = getattr(event.event_specific_data, "duration_ms", None)
+            elapsed = f" in {ms / 1000:.1f} s" if ms else ""
+        self.console.print(f"  {step}: {kinds[event.event_type]}{elapsed}")
+
+    def _progress(self, message: str) -> None:
+        from caption_assets.core.processing.progress import parse_progress_line
+
+        line = parse_progress_line(message)
+        if line is None:
+            return
+        if self.bars is not None:
+            if line.step not in self.tasks:
+                self.tasks[line.step] = self.bars.add_task(line.step, total=line.total, what="")
+            self.bars.update(self.tasks[line.step], completed=line.done, total=line.total, what=line.what)
+            return
+        now = time.monotonic()
+        last = self.printed_at.get(line.step)
+        if last is None or now - last >= _PLAIN_PROGRESS_SECONDS:
+            self.printed_at[line.step] = now
+            self.pending.pop(line.step, None)
+            self.console.print(f"  {message}")
+        else:
+            self.pending[line.step] = message
+
+
+def _errors_only() -> logging.Handler:
+    quiet = logging.StreamHandler(sys.stderr)
+    quiet.setLevel(logging.ERROR)
+    return quiet
 
 
 def _run_job(
@@ -265,8 +346,9 @@ def _run_job(
             raise_on_error=False,
             run_id=run_id,
             tags=tags,
-            # the step printer reports progress; Dagster's DEBUG console log would drown it
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # the step printer reports progress; Dagster's console log would drown it (a step's
+            # warning, e.g. a transient failure, shows in its "will retry" line and the run's log)
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
         )
     return bool(result.success)
 
@@ -433,8 +515,12 @@ def _process(video: Path, out: Path, tenant: str, output_format: str, state: _Pr
 
     started = time.perf_counter()
     # libraries' warnings (Dagster's storage and psycopg's pool print one per reconnect attempt)
-    # are not for the person at the terminal; the step printer and the error line are
-    logging.disable(logging.WARNING)
+    # are not for the person at the terminal; the step printer and the error line are. Kept off
+    # the terminal by the one handler they reach (the root's: an errors-only handler there also
+    # keeps a module-level logging.warning from installing basicConfig's), not by
+    # logging.disable, which would also drop the steps' own log lines from the run's event log
+    # (the UI's run logs and the step printer's progress read them there)
+    logging.root.addHandler(_errors_only())
     try:
         probe(video)  # a clear one-line reason before anything is stored
         settings, catalog, store = _platform()

@@ -3,6 +3,7 @@ Dagster instance storage in Postgres, local artifact directory."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,17 @@ def test_process_writes_captions_and_prints_json(cli_env, rendered, tmp_path, ca
     assert video.truth.captions[0].text in (out / "captions.vtt").read_text()
     for step in ("full_frames", "layout_db", "cropped_frames", "captions_db"):
         assert f"{step}: done" in done.stderr
+    # stderr is a pipe here: each step's progress as plain lines, its last one before its end line
+    lines = done.stderr.splitlines()
+    for step, what in (
+        ("full_frames", "frames decoded"),
+        ("layout_db", "frames read"),
+        ("cropped_frames", "frames scanned"),
+        ("captions_db", "caption states joined"),
+    ):
+        end = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{step}: done"))
+        last = re.fullmatch(rf"\s*{step}: (\d+)/(\d+) {what}.*", lines[end - 1])
+        assert last is not None and last[1] == last[2], lines[end - 1]
     # the runs went through the configured Dagster instance (they show in the UI)
     with psycopg.connect(cli_env[DAGSTER_PG_URL_ENV].replace("+psycopg2", "")) as conn:
         jobs = {r[0] for r in conn.execute("select pipeline_name from runs where status = 'SUCCESS'")}

@@ -3,13 +3,22 @@
 Steps take ids, not data: the implementation reads its inputs from the artifact store and writes its
 outputs there itself, so a remote worker never ships frames back through the orchestrator. Results are
 small, picklable summaries that become materialization metadata.
+
+Progress is not part of a step's arguments (its request stays what a remote worker is sent): a
+caller that wants it wraps the calls in ``with backend.reporting(callback):``. In-process compute
+hands the callback to the processing loops (reports at a bounded rate, ``processing.progress``);
+remote compute (Modal) reports nothing while a call runs.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from caption_assets.core.processing.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,21 @@ class CaptionsResult:
 class Compute(abc.ABC):
     """Runs the heavy steps. Transient failures raise ``errors.TransientError``; bad input raises
     ``errors.PermanentError`` (usually ``BadVideoError``)."""
+
+    # the callback of the calls inside ``reporting`` (None: no progress reports)
+    progress: Progress | None = None
+
+    @contextmanager
+    def reporting(self, progress: Progress | None) -> Iterator[None]:
+        """Step calls inside the block report their progress to ``progress`` as
+        ``(what, done, total)``, at a bounded rate, on the calling thread. Only in-process compute
+        reports; a remote call reports nothing until it returns. One instance serves one step at
+        a time (as the assets use it), so the callback is per instance, not per thread."""
+        previous, self.progress = self.progress, progress
+        try:
+            yield
+        finally:
+            self.progress = previous
 
     @abc.abstractmethod
     def full_frames(self, job: VideoJob) -> FullFramesResult: ...

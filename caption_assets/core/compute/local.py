@@ -4,6 +4,8 @@
 processing code, which has no cancellation check; it makes every artifact-store operation of the
 steps raise ``ComputeCancelledError`` instead, so a cancelled step stops at its next read or write
 and stores nothing more.
+
+Progress (``Compute.reporting``) goes straight to the processing loops, on the step's thread.
 """
 
 from __future__ import annotations
@@ -57,13 +59,13 @@ class LocalCompute(Compute):
         self._cancelled.set()
 
     def full_frames(self, job: VideoJob) -> FullFramesResult:
-        return steps.full_frames_step(self._steps_store, job)
+        return steps.full_frames_step(self._steps_store, job, self.progress)
 
     def layout(self, job: VideoJob) -> LayoutResult:
-        return steps.layout_step(self._steps_store, job)
+        return steps.layout_step(self._steps_store, job, self.progress)
 
     def cropped_frames(self, job: VideoJob, version: int) -> CroppedResult:
-        return steps.cropped_frames_step(self._steps_store, job, version)
+        return steps.cropped_frames_step(self._steps_store, job, version, self.progress)
 
     def captions(self, job: VideoJob, reocr_caption_ids: list[int] | None = None) -> CaptionsResult:
-        return steps.captions_step(self._steps_store, job, reocr_caption_ids)
+        return steps.captions_step(self._steps_store, job, reocr_caption_ids, self.progress)

@@ -12,6 +12,10 @@ Modal's failures are sorted into the project's two kinds (see ``caption_assets.c
   exception of the step's code. The project's own errors (``BadVideoError``, ``NotFoundError``, a
   remote ``StoreUnavailableError`` ...) come back as themselves, since the remote exception is
   unpickled locally; anything else becomes ``RemoteStepError`` carrying the remote message.
+
+Progress: a remote call reports none while it runs (``Compute.reporting`` is accepted and the
+callback never called; the step's request stays tenant, video and its own arguments). The run's log
+shows the spawned call's id, then the result.
 """
 
 from __future__ import annotations

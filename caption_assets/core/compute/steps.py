@@ -1,5 +1,8 @@
 """The heavy steps as "store in, processing, store out". No Dagster here: LocalCompute calls these
-in-process and the Modal app calls the very same functions inside its containers."""
+in-process and the Modal app calls the very same functions inside its containers.
+
+``progress`` (optional, ``processing.progress``) goes to the processing loops, which report at a
+bounded rate; the Modal app passes none (nothing of a remote call's progress reaches the caller)."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from caption_assets.core.keys import VideoKeys
 from caption_assets.core.processing import pipeline
 from caption_assets.core.processing.captions_db import OCR_ERROR
 from caption_assets.core.processing.layout import read_layout_db
+from caption_assets.core.processing.progress import Progress
 from caption_assets.core.store.base import ArtifactStore
 
 _CHUNK_NAME = re.compile(r"modulo_(\d+)/chunk_(\d+)\.webm$")
@@ -60,11 +64,13 @@ def _fetch_layout(store: ArtifactStore, keys: VideoKeys, workdir: Path) -> Path:
     return store.get_gunzip_file(keys.layout_db(), workdir / "layout.db")
 
 
-def full_frames_step(store: ArtifactStore, job: VideoJob) -> FullFramesResult:
+def full_frames_step(
+    store: ArtifactStore, job: VideoJob, progress: Progress | None = None
+) -> FullFramesResult:
     keys = VideoKeys(job.tenant_id, job.video_id)
     with _workdir() as work:
         video = _fetch_video(store, keys, work)
-        out = pipeline.run_full_frames(video, work / "out")
+        out = pipeline.run_full_frames(video, work / "out", progress)
         # a reprocess may sample other indices (new duration metadata): start from a clean prefix
         store.delete_prefix(keys.full_frames_prefix())
         store.delete_prefix(keys.thumbnails_prefix())
@@ -85,7 +91,7 @@ def full_frames_step(store: ArtifactStore, job: VideoJob) -> FullFramesResult:
         )
 
 
-def layout_step(store: ArtifactStore, job: VideoJob) -> LayoutResult:
+def layout_step(store: ArtifactStore, job: VideoJob, progress: Progress | None = None) -> LayoutResult:
     keys = VideoKeys(job.tenant_id, job.video_id)
     with _workdir() as work:
         frames_dir = work / "full_frames"
@@ -100,7 +106,7 @@ def layout_step(store: ArtifactStore, job: VideoJob) -> LayoutResult:
                 f"video {job.video_id}: no full frames under {prefix}; materialize full_frames first"
             )
         layout_db = work / "layout.db"
-        out = pipeline.run_layout(frames_dir, layout_db)
+        out = pipeline.run_layout(frames_dir, layout_db, progress)
         store.put_gzip_file(keys.layout_db(), layout_db)
         region = out.region
         return LayoutResult(
@@ -115,13 +121,15 @@ def layout_step(store: ArtifactStore, job: VideoJob) -> LayoutResult:
         )
 
 
-def cropped_frames_step(store: ArtifactStore, job: VideoJob, version: int) -> CroppedResult:
+def cropped_frames_step(
+    store: ArtifactStore, job: VideoJob, version: int, progress: Progress | None = None
+) -> CroppedResult:
     keys = VideoKeys(job.tenant_id, job.video_id)
     with _workdir() as work:
         video = _fetch_video(store, keys, work)
         layout_db = _fetch_layout(store, keys, work)
         out_dir = work / "cropped"
-        out = pipeline.run_cropped_frames(video, layout_db, out_dir, work / "raw-ocr.db")
+        out = pipeline.run_cropped_frames(video, layout_db, out_dir, work / "raw-ocr.db", progress)
         # a failed earlier attempt at this version may have left chunks behind
         store.delete_prefix(keys.cropped_frames_prefix(version))
         per_level: dict[int, int] = {}
@@ -150,7 +158,10 @@ def _fetch_raw_ocr(store: ArtifactStore, keys: VideoKeys, workdir: Path) -> Path
 
 
 def captions_step(
-    store: ArtifactStore, job: VideoJob, reocr_caption_ids: list[int] | None = None
+    store: ArtifactStore,
+    job: VideoJob,
+    reocr_caption_ids: list[int] | None = None,
+    progress: Progress | None = None,
 ) -> CaptionsResult:
     keys = VideoKeys(job.tenant_id, job.video_id)
     with _workdir() as work:
@@ -168,10 +179,12 @@ def captions_step(
         if reocr_caption_ids:
             assert previous is not None
             video = _fetch_video(store, keys, work)
-            out = pipeline.run_reocr(video, layout_db, out_db, previous, reocr_caption_ids)
+            out = pipeline.run_reocr(video, layout_db, out_db, previous, reocr_caption_ids, progress)
         else:
             raw_ocr = _fetch_raw_ocr(store, keys, work)
-            out = pipeline.run_captions(raw_ocr, layout_db, out_db, previous_captions_db=previous)
+            out = pipeline.run_captions(
+                raw_ocr, layout_db, out_db, previous_captions_db=previous, progress=progress
+            )
         store.put_file(keys.captions_srt(), out.srt_path, "application/x-subrip")
         store.put_file(keys.captions_vtt(), out.vtt_path, "text/vtt")
         # captions.db last: its presence means the whole set is stored

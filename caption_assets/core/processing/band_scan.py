@@ -133,6 +133,7 @@ class BandScan:
         self.rotation = rotation
         self.trackers = [ExtentTracker() for _ in zones]
         self.frames = 0
+        self.states_found = 0  # states with text handed to the OCR threads (progress reports)
         self._started = time.perf_counter()
         self._reader: BoundedSubmitter[_Read] = BoundedSubmitter(
             ocr.executor(), _PENDING_PER_CORE * cpu_count()
@@ -176,4 +177,5 @@ class BandScan:
             job = _read_job(segment, number, self.zones[number].width, self._after_read[number])
             self._after_read[number] = job is not None
             if job is not None:
+                self.states_found += 1
                 self._last[number] = self._reader.submit(_read, job, self._last[number])

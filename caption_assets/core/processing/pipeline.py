@@ -23,6 +23,7 @@ from caption_assets.core.processing import layout as lay
 from caption_assets.core.processing import ocr
 from caption_assets.core.processing.band_scan import BandScan
 from caption_assets.core.processing.chunks import ChunkWriter
+from caption_assets.core.processing.progress import Progress, Reporter
 from caption_assets.core.processing.raw_ocr import RawOcr, RawReading, read_raw_ocr, write_raw_ocr
 from caption_assets.core.processing.raw_ocr import stats_of as raw_stats
 from caption_assets.core.processing.reading import (
@@ -119,10 +120,17 @@ def full_frame_indices(duration_seconds: float) -> list[int]:
     return indices
 
 
-def run_full_frames(video_path: Path, out_dir: Path) -> FullFramesOutput:
-    """JPEGs of the full frame (and 320 px thumbnails) at the sampled tenths of a second."""
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def run_full_frames(video_path: Path, out_dir: Path, progress: Progress | None = None) -> FullFramesOutput:
+    """JPEGs of the full frame (and 320 px thumbnails) at the sampled tenths of a second;
+    ``progress`` hears the frames decoded of those wanted (throttled, ``processing.progress``)."""
     info = probe(video_path)
     wanted = full_frame_indices(info.duration_seconds)
+    reporter = Reporter(progress, "frames decoded", len(wanted))
+    reporter.update(0)
     frames_dir = Path(out_dir) / "full_frames"
     thumbs_dir = Path(out_dir) / "full_frames_thumbnails"
     frames_dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +146,8 @@ def run_full_frames(video_path: Path, out_dir: Path) -> FullFramesOutput:
         thumb = cv2.resize(bgr, (THUMBNAIL_WIDTH, thumb_h), interpolation=cv2.INTER_AREA)
         cv2.imwrite(str(thumbs_dir / name), thumb, [cv2.IMWRITE_JPEG_QUALITY, 85])
         written.append(k)
+        reporter.update(len(written))
+    reporter.finish(len(written))
     return FullFramesOutput(info=info, indices=sorted(written))
 
 
@@ -157,13 +167,20 @@ def _frame_boxes(path: Path, index: int) -> lay.FrameBoxes:
     return lay.FrameBoxes(index, w, h, [(b, *readings.get(b, ("", 0.0))) for b in boxes])
 
 
-def run_layout(frames_dir: Path, layout_db_path: Path) -> LayoutOutput:
-    """OCR boxes of every full frame into layout.db, and the caption region from where text recurs."""
+def run_layout(frames_dir: Path, layout_db_path: Path, progress: Progress | None = None) -> LayoutOutput:
+    """OCR boxes of every full frame into layout.db, and the caption region from where text recurs;
+    ``progress`` hears the frames read (throttled)."""
     paths = sorted(Path(frames_dir).glob("frame_*.jpg"))
     if not paths:
         raise BadInputError(f"no full frames (frame_*.jpg) in {Path(frames_dir).name}")
-    # frames side by side on the OCR threads (each reads its own JPEG)
-    frames = list(ocr.executor().map(lambda p: _frame_boxes(p, int(p.stem.split("_")[1])), paths))
+    reporter = Reporter(progress, "frames read", len(paths))
+    reporter.update(0)
+    # frames side by side on the OCR threads (each reads its own JPEG); reported from this thread
+    frames: list[lay.FrameBoxes] = []
+    for boxes in ocr.executor().map(lambda p: _frame_boxes(p, int(p.stem.split("_")[1])), paths):
+        frames.append(boxes)
+        reporter.update(len(frames))
+    reporter.finish(len(frames))
     result = lay.detect_zones(frames)
     lay.write_layout_db(layout_db_path, frames, result)
     return LayoutOutput(
@@ -201,11 +218,17 @@ def _zones(stored: lay.StoredLayout, width: int, height: int) -> list[Region]:
 
 
 def run_cropped_frames(
-    video_path: Path, layout_db_path: Path, out_dir: Path, raw_ocr_path: Path | None = None
+    video_path: Path,
+    layout_db_path: Path,
+    out_dir: Path,
+    raw_ocr_path: Path | None = None,
+    progress: Progress | None = None,
 ) -> CroppedOutput:
     """One decode of the video for both uses of the band: the 10 Hz VP9/WebM chunks in three modulo
     levels for the annotation UI, and the caption-state scan with each state's text (raw-ocr.db,
-    ``out_dir/raw-ocr.db`` unless given), which ``run_captions`` turns into captions."""
+    ``out_dir/raw-ocr.db`` unless given), which ``run_captions`` turns into captions. ``progress``
+    hears the native frames scanned of the container's count and the caption states found
+    (throttled; the final report, once the states are read, counts the frames there were)."""
     info = probe(video_path)
     stored = _stored_layout(layout_db_path, info)
     raw_ocr_path = Path(raw_ocr_path) if raw_ocr_path else Path(out_dir) / "raw-ocr.db"
@@ -219,16 +242,24 @@ def run_cropped_frames(
     count = 0
     try:
         with BandScan(zones, info.rotation) as scan:
+            reporter = Reporter(
+                progress,
+                lambda: f"frames scanned, {_count(scan.states_found, 'caption state')} found",
+                info.total_frames,
+            )
+            reporter.update(0)
 
             def scanned() -> Iterator[tuple[float, av.VideoFrame]]:
                 for decoded in iter_frames(video_path):
                     scan.add(decoded)
+                    reporter.update(scan.frames)
                     yield decoded.time, decoded.frame
 
             for k, frame in sampled(scanned(), info.duration_seconds):
                 writer.add(k, crop_yuv420(frame, region, info.rotation))
                 count = k + 1
             readings, counts, timings = scan.finish(info.duration_seconds)
+            reporter.finish(scan.frames, total=scan.frames)
     finally:
         paths = writer.close()
     write_raw_ocr(
@@ -366,9 +397,11 @@ def run_captions(
     layout_db_path: Path,
     captions_db_path: Path,
     previous_captions_db: Path | None = None,
+    progress: Progress | None = None,
 ) -> CaptionsOutput:
     """Captions from the scan's caption states (raw-ocr.db of ``run_cropped_frames``): over-split
-    states joined, what a person owns in ``previous_captions_db`` kept; captions.db + SRT/VTT."""
+    states joined, what a person owns in ``previous_captions_db`` kept; captions.db + SRT/VTT.
+    No OCR here (the scan read the states), so ``progress`` hears one report, at the end."""
     try:
         raw = read_raw_ocr(raw_ocr_path)
     except FileNotFoundError as exc:
@@ -388,7 +421,11 @@ def run_captions(
         captions = _carry_over(captions, cdb.read_captions(previous_captions_db))
     stats["captions"] = len(captions)
     metadata = {k: v for k, v in raw.metadata.items() if k not in ("stats", "schema_version")}
-    return _write_outputs(captions_db_path, captions, metadata, stats)
+    output = _write_outputs(captions_db_path, captions, metadata, stats)
+    states = len(raw.readings)
+    joined = f"caption states joined into {_count(len(captions), 'caption')}"
+    Reporter(progress, joined, states).finish(states)
+    return output
 
 
 def run_reocr(
@@ -397,9 +434,10 @@ def run_reocr(
     captions_db_path: Path,
     previous_captions_db: Path,
     caption_ids: list[int],
+    progress: Progress | None = None,
 ) -> CaptionsOutput:
     """Keep the previous captions.db; read the text of the captions ``caption_ids`` again from the
-    video (a person changed their extents)."""
+    video (a person changed their extents). ``progress`` hears the OCR reads done (throttled)."""
     info = probe(video_path)
     zones = _zones(_stored_layout(layout_db_path, info), info.width, info.height)
     captions = cdb.read_captions(previous_captions_db)
@@ -425,12 +463,16 @@ def run_reocr(
             if decoded.index >= last_needed:
                 break
     stamp = cdb.now()
+    reporter = Reporter(progress, "captions read again", len(targets))
+    reporter.update(0)
     readings = ocr.executor().map(lambda c: read_caption(images[c.id]), targets)
-    for caption, reading in zip(targets, readings):
+    for done, (caption, reading) in enumerate(zip(targets, readings), start=1):
+        reporter.update(done)
         caption.text = reading.text
         caption.text_ocr_status = cdb.OCR_DONE if reading.text else cdb.OCR_EMPTY
         caption.text_ocr_confidence = round(reading.confidence, 4)
         caption.text_edited_at = None  # the person asked for a machine reading of these
         caption.updated_at = stamp
+    reporter.finish(len(targets))
     stats: dict[str, object] = {"reocr": len(targets), "captions": len(captions)}
     return _write_outputs(captions_db_path, captions, _metadata(info, zones), stats)

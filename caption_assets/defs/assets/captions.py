@@ -14,7 +14,7 @@ from caption_assets.core.policy import quality
 from caption_assets.core.policy.admission import enforcing
 from caption_assets.core.processing.captions_db import Caption, read_captions
 from caption_assets.core.store.base import ArtifactStore
-from caption_assets.defs.assets.layout import layout_db
+from caption_assets.defs.assets.layout import layout_db, log_progress
 from caption_assets.defs.assets.metadata import captions_metadata, cropped_metadata
 from caption_assets.defs.assets.runtime import load_approved, video_asset, video_locks, video_step
 from caption_assets.defs.checks import to_check_result
@@ -63,7 +63,11 @@ def cropped_frames(
             backend = step.backend
             # a lock lost while the scan runs stops it then, not after the whole call
             # the whole decode held to the tier's limits, whatever the container told full_frames
-            with stopped_when(backend, locks.check), enforcing(step.tenant.tier, settings.limits()):
+            with (
+                stopped_when(backend, locks.check),
+                enforcing(step.tenant.tier, settings.limits()),
+                backend.reporting(log_progress(context, "cropped_frames")),
+            ):
                 result = backend.cropped_frames(step.job, version)
             locks.check()
             # bumped only now: every chunk of the new version is stored
@@ -117,7 +121,11 @@ def captions_db(
             lifecycle.captions_started(step.catalog, step.video.id, "text_status")
             backend, keys = step.backend, step.keys
             # a re-OCR decodes the video again: held to the tier's limits as well
-            with stopped_when(backend, locks.check), enforcing(step.tenant.tier, settings.limits()):
+            with (
+                stopped_when(backend, locks.check),
+                enforcing(step.tenant.tier, settings.limits()),
+                backend.reporting(log_progress(context, "captions_db")),
+            ):
                 result = backend.captions(step.job, reocr_caption_ids=reocr)
             with tempfile.TemporaryDirectory(prefix="caption_assets_check_") as tmp:
                 db = step.store.get_gunzip_file(keys.captions_db(), Path(tmp) / "captions.db")

@@ -1,4 +1,9 @@
-"""layout_job's assets: full frames at 0.1 Hz, then OCR boxes and the caption region."""
+"""layout_job's assets: full frames at 0.1 Hz, then OCR boxes and the caption region.
+
+Every per-video asset (these and captions.py's) logs its compute call's progress reports to the
+run's log as ``{step}: {done}/{total} {what}`` (``processing.progress.progress_line``; in-process
+compute only, at most one every two seconds), which the UI's run logs and ``caption-assets process``
+show."""
 
 import tempfile
 from pathlib import Path
@@ -10,6 +15,7 @@ from caption_assets.core.catalog.base import VideoMetadata
 from caption_assets.core.compute.watch import stopped_when
 from caption_assets.core.policy import quality
 from caption_assets.core.policy.admission import admit, enforcing
+from caption_assets.core.processing.progress import Progress, progress_line
 from caption_assets.defs.assets.metadata import full_frames_metadata, layout_metadata
 from caption_assets.defs.assets.runtime import video_asset, video_locks, video_step
 from caption_assets.defs.checks import to_check_result
@@ -27,6 +33,15 @@ def continues_to_captions(context: dg.AssetExecutionContext) -> bool:
     """Whether this run goes on to the captions after the layout (video_job does)."""
     selection = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
     return CROPPED_FRAMES_KEY in selection
+
+
+def log_progress(context: dg.AssetExecutionContext, step: str) -> Progress:
+    """The compute call's progress reports as info lines of the run's log."""
+
+    def report(what: str, done: int, total: int) -> None:
+        context.log.info(progress_line(step, what, done, total))
+
+    return report
 
 
 LAYOUT_CHECKS = [
@@ -63,7 +78,7 @@ def full_frames(
         stored = step.store.size(step.keys.video())
         admit(tier, limits, size_bytes=stored)
         backend = step.backend
-        with enforcing(tier, limits):
+        with enforcing(tier, limits), backend.reporting(log_progress(context, "full_frames")):
             result = backend.full_frames(step.job)
         step.catalog.record_metadata(
             step.video.id,
@@ -114,7 +129,7 @@ def layout_db(
         with video_locks(
             step.catalog, step.video.id, holder=context.run.run_id, databases=("layout",)
         ) as locks:
-            with stopped_when(backend, locks.check):
+            with stopped_when(backend, locks.check), backend.reporting(log_progress(context, "layout_db")):
                 result = backend.layout(step.job)
         findings = quality.layout_findings(result)
         blocking_failed = [f for f in findings if f.blocking and not f.passed]
