@@ -22,12 +22,34 @@ the workspace's location name (``caption_assets``), which is how the daemon find
 Authentication: ``Authorization: Bearer <secret>``, the secrets from
 ``CAPTION_ASSETS_WEBHOOK_SECRET`` (comma-separated for rotation), compared in constant time; the
 service refuses to start without one. Nothing about a secret is logged or answered.
+
+Every request to the path is recorded (``DeliveryLog``): when it arrived, its outcome (started a
+run, replay answered with the existing run, ignored, refused for auth or rate, bad request,
+unavailable 5xx), the HTTP status, the latency from its arrival to its answer in ms and the video
+id once the payload named a valid one. The operations group's ``webhook_availability`` holds them
+to the test plan's 99.9% availability. Where: a table of the catalog
+(``captionacc.webhook_deliveries``, migration 0008), not Dagster observations, because
+
+- the answers that matter most for availability are the 503s of a Dagster outage, when Dagster's
+  storage is what is missing; the catalog is up in that case (every answer but a 401/422/429 reads
+  it anyway), and a Dagster event write per delivery would load the storage that already bounds
+  the webhook's throughput (about 33 statements per run);
+- a batch of deliveries is one multi-row insert, where observations are one event write each;
+- the readers page through it by (catalog time, id), the same in both catalog adapters.
+
+Not on the hot path: ``record`` only appends to a bounded in-memory queue; one background thread
+writes what has accumulated (one statement per batch, one catalog connection at a time, not the
+request's). A failed write is retried with backoff and never reaches an answer; beyond
+``max_pending`` the oldest unwritten deliveries are dropped and counted (``/metrics``). What is not
+seen: requests that never reached the service (it was down, the network dropped them), and the
+latency before the handler (TLS, uvicorn's parsing) and of sending the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hmac
 import json
 import logging
@@ -36,8 +58,8 @@ import os
 import re
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +72,7 @@ from starlette.routing import Route
 
 from caption_assets.core.catalog import lifecycle
 from caption_assets.core.catalog.base import Catalog, PendingUpload
+from caption_assets.core.catalog.deliveries import Delivery, DeliveryOutcome, record_deliveries
 from caption_assets.core.policy.priority import PriorityPolicy
 
 log = logging.getLogger("caption_assets.webhook")
@@ -237,6 +260,161 @@ class Metrics:
             lines.append(f"{name}_sum {self._latency_sum:.6f}")
             lines.append(f"{name}_count {self._latency_count}")
         return "\n".join(lines) + "\n"
+
+
+class DeliveryLog:
+    """The deliveries on their way to the catalog: ``record`` queues (never blocks on I/O, never
+    raises); a daemon thread, started by the first ``record``, writes everything queued meanwhile
+    with one ``write`` call, so a busy webhook writes large batches and an idle one at once.
+
+    A failed ``write`` keeps its batch at the front of the queue and is retried after a backoff
+    (doubling up to ``max_backoff_seconds``); while more than ``max_pending`` wait, the oldest are
+    dropped and counted. ``close`` writes what is left (one attempt) and stops the thread."""
+
+    def __init__(
+        self,
+        write: Callable[[list[Delivery]], object],
+        max_pending: int = 20000,
+        batch_size: int = 500,
+        backoff_seconds: float = 0.5,
+        max_backoff_seconds: float = 30.0,
+    ) -> None:
+        self._write = write
+        self._max_pending = max_pending
+        self._batch_size = batch_size
+        self._backoff = backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._cond = threading.Condition()
+        self._pending: deque[tuple[int, Delivery]] = deque()
+        self._inflight: list[tuple[int, Delivery]] = []
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self.written = 0
+        self.dropped = 0
+        self.failed_writes = 0
+
+    def record(self, delivery: Delivery) -> None:
+        try:
+            with self._cond:
+                if self._closing:
+                    self.dropped += 1
+                    return
+                self._seq += 1
+                self._pending.append((self._seq, delivery))
+                while len(self._pending) > self._max_pending:
+                    self._pending.popleft()
+                    self.dropped += 1
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="webhook-deliveries", daemon=True)
+                    self._thread.start()
+                self._cond.notify_all()
+        except Exception as exc:  # a record lost is never a delivery lost
+            log.warning("delivery not recorded (%s)", type(exc).__name__)
+
+    def _outstanding(self) -> int:
+        """The oldest sequence number not written yet (past the newest when none is)."""
+        if self._inflight:
+            return self._inflight[0][0]
+        if self._pending:
+            return self._pending[0][0]
+        return self._seq + 1
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every delivery recorded before the call is written (or dropped); False
+        when ``timeout`` seconds passed first (the catalog is not taking them)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            target = self._seq
+            while self._outstanding() <= target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _run(self) -> None:
+        backoff = self._backoff
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                take = min(self._batch_size, len(self._pending))
+                self._inflight = [self._pending.popleft() for _ in range(take)]
+                closing = self._closing
+            batch = [d for _, d in self._inflight]
+            try:
+                self._write(batch)
+            except Exception as exc:
+                with self._cond:
+                    self.failed_writes += 1
+                    if closing:
+                        self.dropped += len(self._inflight)
+                    else:
+                        self._pending.extendleft(reversed(self._inflight))
+                        while len(self._pending) > self._max_pending:
+                            self._pending.popleft()
+                            self.dropped += 1
+                    self._inflight = []
+                    self._cond.notify_all()
+                    if self.failed_writes == 1 or backoff >= self._max_backoff:
+                        log.warning(
+                            "%d webhook deliveries not recorded yet (%s); retrying in %.1f s",
+                            len(self._pending),
+                            type(exc).__name__,
+                            backoff,
+                        )
+                    if closing:
+                        log.warning("%d webhook deliveries dropped at shutdown", len(batch))
+                        return
+                    self._cond.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            backoff = self._backoff
+            with self._cond:
+                self.written += len(batch)
+                self._inflight = []
+                self._cond.notify_all()
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._closing = True
+            thread = self._thread
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join(timeout)
+
+    def render(self) -> str:
+        """Its counters in Prometheus text format."""
+        name = "caption_assets_webhook_delivery_records"
+        with self._cond:
+            pending = len(self._pending) + len(self._inflight)
+            values = {"written": self.written, "dropped": self.dropped, "pending": pending}
+            failed = self.failed_writes
+        lines = [f"# HELP {name} Deliveries recorded in the catalog, dropped unwritten, waiting."]
+        lines.append(f"# TYPE {name} gauge")
+        lines += [f'{name}{{state="{k}"}} {v}' for k, v in values.items()]
+        lines.append(f"# HELP {name}_failed_writes_total Batch writes the catalog refused or missed.")
+        lines.append(f"# TYPE {name}_failed_writes_total counter")
+        lines.append(f"{name}_failed_writes_total {failed}")
+        return "\n".join(lines) + "\n"
+
+
+def delivery_outcome(status: int, body: Mapping[str, Any]) -> DeliveryOutcome:
+    """What an answer was, for the availability figures: every 5xx is unavailability."""
+    if status >= 500:
+        return "unavailable"
+    if status == 401:
+        return "refused_auth"
+    if status == 429:
+        return "refused_rate"
+    if status >= 400:
+        return "bad_request"
+    if status == 202:
+        return "started"
+    return "replay" if "run_id" in body else "ignored"
 
 
 class DagsterUnavailable(RuntimeError):
@@ -553,8 +731,10 @@ def create_app(
     submitter: RunSubmitter,
     policy: PriorityPolicy | None = None,
     clock: Callable[[], float] = time.monotonic,
+    deliveries: DeliveryLog | None = None,
 ) -> Starlette:
-    """The ASGI app. ``catalog`` is the catalog or a factory called on first use."""
+    """The ASGI app. ``catalog`` is the catalog or a factory called on first use. ``deliveries``:
+    where each request is recorded (by default the catalog's delivery log, written in batches)."""
     from caption_assets.defs.runs import PARTITION_TAG, RUN_KEY_TAG, layout_run_key, run_tags
 
     metrics = Metrics()
@@ -572,12 +752,33 @@ def create_app(
                 holder["c"] = catalog()
             return holder["c"]
 
-    def answer(status: int, body: dict[str, Any], reason: str, started: float, **headers: str) -> Response:
+    delivery_log = deliveries or DeliveryLog(lambda batch: record_deliveries(get_catalog(), batch))
+
+    def note(
+        received: datetime, status: int, body: Mapping[str, Any], reason: str, ms: float, video_id: str | None
+    ) -> None:
+        try:
+            delivery_log.record(
+                Delivery(received, delivery_outcome(status, body), reason, status, ms, video_id)
+            )
+        except Exception as exc:  # the answer stands whatever its record does
+            log.warning("delivery not recorded (%s)", type(exc).__name__)
+
+    def answer(
+        status: int,
+        body: dict[str, Any],
+        reason: str,
+        arrival: _Arrival,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        ms = (time.perf_counter() - arrival.started) * 1000.0
         metrics.count(metrics.requests, str(status))
         if status >= 400:
             metrics.count(metrics.rejections, reason)
-        log.info("%s %d %s %.1f ms", PATH, status, reason, (time.perf_counter() - started) * 1000.0)
-        return JSONResponse(body, status_code=status, headers=headers or None)
+        log.info("%s %d %s %.1f ms", PATH, status, reason, ms)
+        note(arrival.received, status, body, reason, ms, arrival.video_id)
+        arrival.answered = True
+        return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
 
     # Dagster's calls block: they run in this bounded pool, never on the event loop, and the
     # answer awaits them without holding a thread (the catalog's calls use Starlette's pool)
@@ -640,7 +841,7 @@ def create_app(
         }
         return _Claimed(cat, pending, tags)
 
-    async def submitted(claimed: _Claimed, started: float) -> _Answer:
+    async def submitted(claimed: _Claimed) -> _Answer:
         future = asyncio.wrap_future(
             submissions.submit(submit_or_release, claimed.catalog, claimed.pending, claimed.tags)
         )
@@ -672,58 +873,89 @@ def create_app(
                 "dagster",
                 {"Retry-After": "5"},
             )
-        metrics.submission(time.perf_counter() - started)
         return _Answer(202, {"run_id": run_id}, "submitted", {})
 
     async def videos(request: Request) -> Response:
-        started = time.perf_counter()
+        arrival = _Arrival(time.perf_counter(), datetime.now(UTC))
+        try:
+            return await delivered(request, arrival)
+        except Exception:
+            # a defect: Starlette answers 500, and the delivery counts as unavailable
+            if not arrival.answered:
+                ms = (time.perf_counter() - arrival.started) * 1000.0
+                note(arrival.received, 500, {}, "internal", ms, arrival.video_id)
+            raise
+
+    async def delivered(request: Request, arrival: _Arrival) -> Response:
         wait = by_address.take(_client_address(request))
         if wait > 0:
             return answer(
-                429, {"error": "rate limited"}, "address_rate", started, **{"Retry-After": _retry_after(wait)}
+                429, {"error": "rate limited"}, "address_rate", arrival, {"Retry-After": _retry_after(wait)}
             )
         if not _authorized(request.headers.get("authorization"), config.secrets):
             return answer(
-                401, {"error": "unauthorized"}, "unauthorized", started, **{"WWW-Authenticate": "Bearer"}
+                401, {"error": "unauthorized"}, "unauthorized", arrival, {"WWW-Authenticate": "Bearer"}
             )
         try:
             body = await _read_body(request, config.max_body_bytes)
             insert = parse_payload(body)
         except _TooLarge:
-            return answer(413, {"error": f"body over {config.max_body_bytes} bytes"}, "too_large", started)
+            return answer(413, {"error": f"body over {config.max_body_bytes} bytes"}, "too_large", arrival)
         except Invalid as exc:
-            return answer(422, {"error": exc.message, "field": exc.field}, "invalid", started)
+            return answer(422, {"error": exc.message, "field": exc.field}, "invalid", arrival)
         except Ignored as exc:
             metrics.count(metrics.ignored, exc.reason.split(" ")[0])
-            return answer(200, {"ignored": exc.reason}, "ignored", started)
+            return answer(200, {"ignored": exc.reason}, "ignored", arrival)
+        arrival.video_id = insert.video_id
         try:
             outcome = await run_in_threadpool(claim, insert.video_id)
         except Ignored as exc:
             metrics.count(metrics.ignored, exc.reason.split(" ")[0])
-            return answer(200, {"ignored": exc.reason, **exc.extra}, "ignored", started)
+            return answer(200, {"ignored": exc.reason, **exc.extra}, "ignored", arrival)
         except Exception as exc:  # the catalog did not answer: nothing claimed, the sensor retries
             log.warning("video %s: catalog unavailable (%s)", insert.video_id, type(exc).__name__)
-            return answer(503, {"error": "catalog unavailable"}, "catalog", started, **{"Retry-After": "5"})
+            return answer(503, {"error": "catalog unavailable"}, "catalog", arrival, {"Retry-After": "5"})
         if isinstance(outcome, _Claimed):
-            outcome = await submitted(outcome, started)
-        return answer(outcome.status, outcome.body, outcome.reason, started, **outcome.headers)
+            outcome = await submitted(outcome)
+            if outcome.status == 202:
+                metrics.submission(time.perf_counter() - arrival.started)
+        return answer(outcome.status, outcome.body, outcome.reason, arrival, outcome.headers)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
     async def metrics_endpoint(request: Request) -> Response:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        text = metrics.render() + delivery_log.render()
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        # the deliveries answered last are written before the process ends
+        await run_in_threadpool(delivery_log.close)
 
     app = Starlette(
         routes=[
             Route(PATH, videos, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
-        ]
+        ],
+        lifespan=lifespan,
     )
     app.state.metrics = metrics
     app.state.submissions = submissions
+    app.state.deliveries = delivery_log
     return app
+
+
+@dataclass
+class _Arrival:
+    """A request to the path while it is handled: when it came, the video once known."""
+
+    started: float  # perf_counter: the latency
+    received: datetime  # wall clock: the day it counts on
+    video_id: str | None = None
+    answered: bool = False
 
 
 @dataclass(frozen=True)
@@ -797,11 +1029,13 @@ def serve(host: str, port: int, config: WebhookConfig | None = None) -> None:
 
 __all__ = [
     "PATH",
+    "DeliveryLog",
     "RateLimit",
     "RunSubmitter",
     "WebhookConfig",
     "WebhookConfigError",
     "create_app",
+    "delivery_outcome",
     "parse_payload",
     "serve",
 ]

@@ -88,8 +88,11 @@ def _config(**kw: Any) -> WebhookConfig:
 @pytest.fixture(scope="module")
 def base_url(module_catalog, submitter) -> Iterator[str]:
     app = create_app(_config(), module_catalog[1], submitter)
-    with served(app) as url:
-        yield url
+    try:
+        with served(app) as url:
+            yield url
+    finally:
+        app.state.deliveries.close()  # its writer thread, after the module's last delivery
 
 
 def _post(url: str, body: Any, secret: str | None = SECRET, **headers: str) -> httpx.Response:

@@ -30,6 +30,7 @@ ASSETS = [
     "platform_records",
     "run_health",
     "tenant_usage",
+    "webhook_availability",
 ]
 CHECKS = [
     ("captions_db", "captions_db_valid"),
@@ -39,6 +40,7 @@ CHECKS = [
     ("run_health", "flow_success_rate"),
     ("run_health", "lock_contention"),
     ("run_health", "retry_success_rate"),
+    ("webhook_availability", "webhook_availability"),
 ]
 JOBS = [
     "captions_job",

@@ -1,13 +1,16 @@
-"""The health computations on small hand-made facts: causes, rates, targets, merging increments."""
+"""The health computations on small hand-made facts: causes, rates, targets, merging increments,
+the webhook's availability."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
+from caption_assets.core.catalog.deliveries import DELIVERY_OUTCOMES
 from caption_assets.core.health.caption_quality import caption_quality
 from caption_assets.core.health.records import (
     CaptionsFact,
+    DeliveryFact,
     EventInfo,
     Facts,
     RunInfo,
@@ -18,8 +21,15 @@ from caption_assets.core.health.records import (
     frame,
 )
 from caption_assets.core.health.run_health import rates, run_health, step_durations
-from caption_assets.core.health.targets import FLOW_SUCCESS, LOCK_CONTENTION, RETRY_SUCCESS
+from caption_assets.core.health.targets import (
+    FLOW_SUCCESS,
+    LOCK_CONTENTION,
+    RETRY_SUCCESS,
+    WEBHOOK_AVAILABILITY,
+    percent,
+)
 from caption_assets.core.health.tenant_usage import tenant_usage
+from caption_assets.core.health.webhook import WEBHOOK_COLUMNS, availability, webhook_availability
 
 pytestmark = pytest.mark.unit
 
@@ -194,3 +204,87 @@ def test_an_increment_replaces_what_it_supersedes() -> None:
     assert list(merged.runs["outcome"]) == ["success", "success"]
     assert list(merged.videos["duration_seconds"]) == [60.0]
     assert merged.high_water_mark() == DAY + 60
+
+
+# ---- the upload webhook's availability ------------------------------------------------------
+
+
+def _delivery(n: int, outcome: str, status: int, ms: float, at: float = DAY) -> DeliveryFact:
+    return DeliveryFact(n, at, at + 1, outcome, "r", status, ms, None)
+
+
+def _deliveries(*facts: DeliveryFact) -> pd.DataFrame:
+    return frame("deliveries", facts)
+
+
+def test_webhook_availability_counts_every_outcome_and_only_5xx_as_down() -> None:
+    rows = [
+        _delivery(1, "started", 202, 10.0),
+        _delivery(2, "replay", 200, 20.0),
+        _delivery(3, "ignored", 200, 30.0),
+        _delivery(4, "refused_auth", 401, 1.0),
+        _delivery(5, "refused_rate", 429, 2.0),
+        _delivery(6, "bad_request", 422, 3.0),
+        _delivery(7, "unavailable", 503, 1000.0),
+        _delivery(8, "started", 202, 40.0, at=DAY + 86400),  # the next day
+    ]
+    table = webhook_availability(_deliveries(*rows))
+    first, second = table.to_dict("records")
+    assert first["day"] == "2026-05-28" and second["day"] == "2026-05-29"
+    assert (first["deliveries"], first["answered"]) == (7, 6)
+    assert first["availability"] == round(6 / 7, 6)
+    assert {o: first[o] for o in DELIVERY_OUTCOMES} == {
+        "started": 1,
+        "replay": 1,
+        "ignored": 1,
+        "refused_auth": 1,
+        "refused_rate": 1,
+        "bad_request": 1,
+        "unavailable": 1,
+    }
+    assert (first["latency_p50_ms"], first["latency_p95_ms"]) == (10.0, 709.0)
+    assert (second["deliveries"], second["availability"], second["started"]) == (1, 1.0, 1)
+    week = availability(_deliveries(*rows))
+    assert (week.deliveries, week.unavailable, week.share) == (8, 1, 7 / 8)
+
+
+def test_no_deliveries_is_nothing_to_measure_not_an_outage() -> None:
+    assert webhook_availability(frame("deliveries")).empty
+    assert list(webhook_availability(frame("deliveries")).columns) == list(WEBHOOK_COLUMNS)
+    none = availability(frame("deliveries"))
+    assert none.share is None
+    assert WEBHOOK_AVAILABILITY.verdict(none.share) == "ok"
+    assert WEBHOOK_AVAILABILITY.describe(none.share, 0).endswith("nothing to measure yet (0 deliveries)")
+
+
+@pytest.mark.parametrize(
+    ("answered", "down", "verdict"),
+    [(999, 1, "ok"), (1000, 0, "ok"), (998, 2, "warn"), (990, 10, "warn"), (989, 11, "error")],
+)
+def test_webhook_availability_target_thresholds(answered: int, down: int, verdict: str) -> None:
+    rows = [_delivery(i, "started", 202, 5.0) for i in range(answered)]
+    rows += [_delivery(answered + i, "unavailable", 503, 5.0) for i in range(down)]
+    share = availability(_deliveries(*rows)).share
+    assert WEBHOOK_AVAILABILITY.verdict(share) == verdict
+
+
+def test_the_availability_description_keeps_the_decimals_that_decide() -> None:
+    # 99.85% must not read as 99.9% next to a 99.9% target
+    text = WEBHOOK_AVAILABILITY.describe(0.9985, 2000)
+    assert text == "webhook deliveries answered without a 5xx: 99.85% over 2000 deliveries (target >= 99.9%)"
+    assert percent(0.95) == "95%" and percent(0.01) == "1%" and percent(0.999) == "99.9%"
+    assert FLOW_SUCCESS.describe(0.8, 5) == "flows that succeeded: 80.0% over 5 runs (target >= 95%)"
+
+
+def test_deliveries_read_again_replace_themselves_and_move_the_mark() -> None:
+    first = Facts(
+        deliveries=_deliveries(_delivery(1, "started", 202, 5.0), _delivery(2, "ignored", 200, 5.0))
+    )
+    # the overlap reads delivery 2 again, with delivery 3 after it
+    later = Facts(
+        deliveries=_deliveries(_delivery(2, "ignored", 200, 5.0), _delivery(3, "started", 202, 5.0, DAY + 9))
+    )
+    merged = first.merged(later)
+    assert list(merged.deliveries["delivery_id"]) == [1, 2, 3]
+    assert merged.deliveries_mark() == DAY + 10
+    assert Facts().deliveries_mark() is None

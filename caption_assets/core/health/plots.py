@@ -10,7 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from caption_assets.core.health.records import CONFIDENCE_BINS
-from caption_assets.core.health.targets import FLOW_SUCCESS
+from caption_assets.core.health.targets import FLOW_SUCCESS, WEBHOOK_AVAILABILITY, percent
 
 # small enough to embed in an asset's metadata as base64 (a few tens of kB)
 SIZE_INCHES = (6.0, 2.6)
@@ -90,5 +90,24 @@ def confidence_plot(quality: pd.DataFrame) -> bytes:
     axes.set_ylim(0, 1.05)
     axes.set_title(title)
     axes.legend(fontsize="x-small", ncols=4, loc="lower left")
+    axes.tick_params(axis="x", labelsize="x-small", rotation=30)
+    return _png(figure)
+
+
+def availability_plot(table: pd.DataFrame) -> bytes:
+    """The webhook's daily availability against the plan's target."""
+    figure = Figure(figsize=SIZE_INCHES)
+    title = "webhook deliveries answered without a 5xx, per day"
+    if table.empty:
+        return _empty(figure, title)
+    axes = figure.add_subplot()
+    share = table["availability"].astype(float)
+    axes.plot(table["day"], share, marker="o", label="availability")
+    target = WEBHOOK_AVAILABILITY.target
+    axes.axhline(target, color="tab:red", linestyle="--", label=f"target {percent(target)}")
+    # the interesting range is near 100%: from a little under the worst day or the ERROR line
+    axes.set_ylim(min(float(share.min()), WEBHOOK_AVAILABILITY.far) - 0.005, 1.001)
+    axes.set_title(title)
+    axes.legend(fontsize="x-small", loc="lower left")
     axes.tick_params(axis="x", labelsize="x-small", rotation=30)
     return _png(figure)

@@ -1,5 +1,5 @@
-"""The facts the operations tables are computed from, one row per run, step, captions result and
-video, and how a run's event log becomes them.
+"""The facts the operations tables are computed from, one row per run, step, captions result,
+video and upload-webhook delivery, and how a run's event log becomes them.
 
 The orchestrator's records arrive here already unwrapped into plain values (``RunInfo``,
 ``EventInfo``), so everything below is pure and testable on hand-made histories; the Dagster layer
@@ -270,12 +270,28 @@ def confidence_counts(values: Iterable[float]) -> tuple[int, ...]:
 
 # the facts as DataFrames ---------------------------------------------------------------------
 
-TABLES: tuple[str, ...] = ("runs", "steps", "captions", "videos")
+
+@dataclass(frozen=True)
+class DeliveryFact:
+    """One request to the upload webhook, as the catalog's delivery log has it."""
+
+    delivery_id: int
+    received_at: float  # the webhook's clock: the day it counts on
+    recorded_at: float  # the catalog's clock: the incremental cursor
+    outcome: str  # catalog.deliveries.DELIVERY_OUTCOMES
+    reason: str
+    http_status: int
+    latency_ms: float
+    video_id: str | None
+
+
+TABLES: tuple[str, ...] = ("runs", "steps", "captions", "videos", "deliveries")
 _ROWS: dict[str, type[Any]] = {
     "runs": RunFact,
     "steps": StepFact,
     "captions": CaptionsFact,
     "videos": VideoFact,
+    "deliveries": DeliveryFact,
 }
 # the rows a newer fact replaces: a run's facts are replaced whole, a video's row by its newer read
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -283,6 +299,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "steps": ("run_id", "step"),
     "captions": ("run_id", "video_id"),
     "videos": ("video_id",),
+    "deliveries": ("delivery_id",),
 }
 
 
@@ -310,12 +327,13 @@ def frame(table: str, facts: Iterable[Any] = ()) -> pd.DataFrame:
 
 @dataclass
 class Facts:
-    """The four fact tables; ``merged`` adds newer facts, replacing the rows they supersede."""
+    """The fact tables; ``merged`` adds newer facts, replacing the rows they supersede."""
 
     runs: pd.DataFrame = field(default_factory=lambda: frame("runs"))
     steps: pd.DataFrame = field(default_factory=lambda: frame("steps"))
     captions: pd.DataFrame = field(default_factory=lambda: frame("captions"))
     videos: pd.DataFrame = field(default_factory=lambda: frame("videos"))
+    deliveries: pd.DataFrame = field(default_factory=lambda: frame("deliveries"))
 
     def table(self, name: str) -> pd.DataFrame:
         frame_: pd.DataFrame = getattr(self, name)
@@ -337,3 +355,7 @@ class Facts:
     def high_water_mark(self) -> float | None:
         """The newest run update the facts include: the next increment starts there."""
         return None if self.runs.empty else float(self.runs["updated_at"].max())
+
+    def deliveries_mark(self) -> float | None:
+        """The newest webhook delivery the facts include, in the catalog's time."""
+        return None if self.deliveries.empty else float(self.deliveries["recorded_at"].max())

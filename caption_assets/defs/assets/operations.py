@@ -2,9 +2,10 @@
 
 ``platform_records`` gathers the facts incrementally (the flow runs that ended since its last
 materialization, see operations_records.py) into Parquet under the store's operations area; the
-three tables are computed from those facts with core/health, shown as markdown tables and plots,
-and stored as Parquet beside them. run_health's checks hold the last week of runs to the test
-plan's reliability targets, so the checks page is the reliability dashboard."""
+tables are computed from those facts with core/health, shown as markdown tables and plots, and
+stored as Parquet beside them. run_health's checks hold the last week of runs to the test plan's
+reliability targets, webhook_availability's the last week of upload-webhook deliveries (recorded by
+the webhook in the catalog), so the checks page is the reliability dashboard."""
 
 # no `from __future__ import annotations`: Dagster reads the Config annotation at runtime
 
@@ -22,8 +23,10 @@ from caption_assets.core.health.records import Facts
 from caption_assets.core.health.run_health import rates, step_durations
 from caption_assets.core.health.run_health import run_health as health_table
 from caption_assets.core.health.tables import load_facts, plot_key, save_facts, save_table
-from caption_assets.core.health.targets import TARGETS, WINDOW_DAYS, Target
+from caption_assets.core.health.targets import TARGETS, WEBHOOK_AVAILABILITY, WINDOW_DAYS, Target
 from caption_assets.core.health.tenant_usage import tenant_usage as usage_table
+from caption_assets.core.health.webhook import availability
+from caption_assets.core.health.webhook import webhook_availability as availability_table
 from caption_assets.core.store.base import ArtifactStore
 from caption_assets.defs.assets.metadata import table
 from caption_assets.defs.assets.operations_records import new_facts
@@ -58,6 +61,7 @@ def platform_records(
     service = store.get()
     known = Facts() if config.full else load_facts(service)
     mark = known.high_water_mark()
+    delivery_mark = known.deliveries_mark()
     newer = new_facts(context.instance, catalog.get(), known)
     facts = known.merged(newer)
     save_facts(service, facts)
@@ -73,6 +77,12 @@ def platform_records(
             "videos_read": len(newer.videos),
             "runs": len(facts.runs),
             "videos": len(facts.videos),
+            "deliveries_read_after": delivery_mark if delivery_mark is not None else "the beginning",
+            "deliveries_read": len(newer.deliveries),
+            "deliveries_added": int(
+                (~newer.deliveries["delivery_id"].isin(known.deliveries["delivery_id"])).sum()
+            ),
+            "deliveries": len(facts.deliveries),
         }
     )
 
@@ -112,6 +122,7 @@ def _one_table(
 
 
 def _check(target: Target, value: float | None, runs: int) -> dg.AssetCheckResult:
+    """``runs``: how many of the target's unit the value is of; no value passes with a note."""
     verdict = target.verdict(value)
     return dg.AssetCheckResult(
         check_name=target.name,
@@ -184,7 +195,38 @@ def caption_quality(context: dg.AssetExecutionContext, store: StoreResource) -> 
     )
 
 
-OPERATIONS_ASSETS = [platform_records, run_health, tenant_usage, caption_quality]
+@_operations_asset(
+    kinds={"python", "pandas"},
+    deps=[platform_records],
+    check_specs=[
+        dg.AssetCheckSpec(
+            WEBHOOK_AVAILABILITY.name,
+            asset="webhook_availability",
+            description=f"{WEBHOOK_AVAILABILITY.what} over the last {WINDOW_DAYS} days",
+        )
+    ],
+    description="Per day: the upload webhook's deliveries, the share answered without a 5xx "
+    "(the plan's 99.9% availability), p50/p95 answer latency in ms and the deliveries by outcome.",
+)
+def webhook_availability(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult:
+    service = store.get()
+    deliveries = load_facts(service).deliveries
+    table_ = availability_table(deliveries)
+    recent = deliveries[deliveries["received_at"].astype(float) >= time.time() - WINDOW_DAYS * 86400]
+    week = availability(recent)
+    result = _one_table(service, "webhook_availability", table_, plots.availability_plot)
+    return dg.MaterializeResult(
+        metadata={
+            **(result.metadata or {}),
+            "week_deliveries": week.deliveries,
+            "week_unavailable": week.unavailable,
+            "week_availability": week.share if week.share is not None else "n/a",
+        },
+        check_results=[_check(WEBHOOK_AVAILABILITY, week.share, week.deliveries)],
+    )
+
+
+OPERATIONS_ASSETS = [platform_records, run_health, tenant_usage, caption_quality, webhook_availability]
 operations_job = dg.define_asset_job(
     "operations_job",
     selection=dg.AssetSelection.groups(GROUP),

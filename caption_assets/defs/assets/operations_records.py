@@ -1,6 +1,7 @@
 """The operations tables' sources, read incrementally: the Dagster runs of video flows that ended
 since the facts' high-water mark (their event logs: steps, retries, failures, materializations,
-checks) and the catalog rows of the videos they touched. Translated into core/health's facts."""
+checks), the catalog rows of the videos they touched, and the upload webhook's deliveries the
+catalog recorded since the deliveries' mark. Translated into core/health's facts."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 import dagster as dg
 
 from caption_assets.core.catalog.base import Catalog
+from caption_assets.core.catalog.deliveries import deliveries_since
 from caption_assets.core.errors import BadInputError
 from caption_assets.core.health.records import (
+    DeliveryFact,
     EventInfo,
     Facts,
     Outcome,
@@ -35,6 +38,11 @@ OUTCOMES: dict[dg.DagsterRunStatus, Outcome] = {
 # instant (runs ending together may commit out of order); a run read twice replaces its own facts
 OVERLAP = timedelta(seconds=5)
 PAGE = 500
+# the deliveries' cursor is the catalog's insert time, which is its transaction's start: a batch
+# that took long to commit appears behind rows already read. Re-reading this much before the mark
+# (deduplicated by id) covers a commit up to the catalog's 30 s statement timeout
+DELIVERY_OVERLAP = timedelta(seconds=60)
+DELIVERY_PAGE = 5000
 EVENTS = {
     dg.DagsterEventType.STEP_START,
     dg.DagsterEventType.STEP_RESTARTED,
@@ -151,9 +159,35 @@ def video_facts(catalog: Catalog, video_ids: list[str]) -> list[VideoFact]:
     return facts
 
 
+def delivery_facts(catalog: Catalog, after: float | None) -> list[DeliveryFact]:
+    """The webhook deliveries the catalog recorded after ``after`` (less the overlap), oldest
+    first, a page at a time; every one with None."""
+    cursor = None if after is None else (datetime.fromtimestamp(after, UTC) - DELIVERY_OVERLAP, 0)
+    facts: list[DeliveryFact] = []
+    while True:
+        page = deliveries_since(catalog, cursor, limit=DELIVERY_PAGE)
+        facts += [
+            DeliveryFact(
+                delivery_id=r.id,
+                received_at=r.delivery.received_at.timestamp(),
+                recorded_at=r.recorded_at.timestamp(),
+                outcome=r.delivery.outcome,
+                reason=r.delivery.reason,
+                http_status=r.delivery.http_status,
+                latency_ms=r.delivery.latency_ms,
+                video_id=r.delivery.video_id,
+            )
+            for r in page
+        ]
+        if len(page) < DELIVERY_PAGE:
+            return facts
+        cursor = (page[-1].recorded_at, page[-1].id)
+
+
 def new_facts(instance: dg.DagsterInstance, catalog: Catalog, known: Facts) -> Facts:
-    """The facts since ``known``'s high-water mark: the runs that ended since, and the current
-    rows of their videos and of every video partition the facts do not have yet."""
+    """The facts since ``known``'s high-water marks: the runs that ended since, the current
+    rows of their videos and of every video partition the facts do not have yet, and the webhook
+    deliveries recorded since."""
     runs, steps, captions = [], [], []
     for record in ended_runs(instance, known.high_water_mark()):
         info = run_info(record)
@@ -170,4 +204,5 @@ def new_facts(instance: dg.DagsterInstance, catalog: Catalog, known: Facts) -> F
         steps=frame("steps", steps),
         captions=frame("captions", captions),
         videos=frame("videos", video_facts(catalog, touched)),
+        deliveries=frame("deliveries", delivery_facts(catalog, known.deliveries_mark())),
     )
