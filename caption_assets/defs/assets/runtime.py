@@ -279,6 +279,14 @@ def status_guard(
         yield
     except dg.Failure:
         raise
+    except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as interrupt:
+        # Dagster retries an interrupted step that has a RetryPolicy (a worker preempted); a run
+        # someone terminated must stop instead: whoever stopped it settles the video
+        if _canceled(context):
+            raise dg.Failure(
+                description=f"{step} stopped: its run was terminated", allow_retries=False
+            ) from interrupt
+        raise
     except Exception as exc:  # every failure must reach the catalog, whatever its type
         transient = isinstance(exc, TransientError)
         if transient and _will_retry(context):
