@@ -444,6 +444,11 @@ def _exit_now(state: _ProcessState, code: int, message: str) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     atexit._run_exitfuncs()
+    if state.temp_dir is not None:
+        # the run's thread went on while the exit hooks stopped the embedded server (seconds)
+        # and may have made the directory anew (a step's mkdir of its own paths): once more, the
+        # moment before the process (and that thread) ends
+        remove_process_temp_dir(state.temp_dir)
     os._exit(code)
 
 
