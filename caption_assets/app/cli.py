@@ -798,7 +798,7 @@ def _demo(settings: Any, catalog: Any, store: Any, ui: str) -> None:
             return
 
 
-# how long the demo waits for its operations run (four small assets over one video's history)
+# how long the demo waits for its operations run (a few small assets over one video's history)
 OPERATIONS_DEADLINE_SECONDS = 600.0
 
 
