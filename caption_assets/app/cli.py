@@ -653,10 +653,19 @@ def dev(
     webhook_port: Annotated[
         int, typer.Option("--webhook-port", help="port of the upload webhook (0: do not serve it)")
     ] = 3001,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", help="also print the Dagster daemon's info lines (every sensor tick)"),
+    ] = False,
 ) -> None:
     """Start the platform locally: embedded Postgres, migrations, `dagster dev` on 127.0.0.1
     with the sensors on, and the upload webhook beside it. Ctrl-C stops everything."""
-    from caption_assets.app.devserver import UI_READY_DEADLINE_SECONDS, run_dagster_dev, ui_url
+    from caption_assets.app.devserver import (
+        DAGSTER_LOG_LEVEL,
+        UI_READY_DEADLINE_SECONDS,
+        run_dagster_dev,
+        ui_url,
+    )
 
     try:
         settings, catalog, store = _platform()
@@ -704,7 +713,13 @@ def dev(
             threading.Thread(target=_demo, args=(settings, catalog, store, ui_url(port)), daemon=True).start()
 
     raise typer.Exit(
-        code=run_dagster_dev(port, on_started=after_start, on_ready=ready, companions=companions)
+        code=run_dagster_dev(
+            port,
+            on_started=after_start,
+            on_ready=ready,
+            companions=companions,
+            log_level="info" if verbose else DAGSTER_LOG_LEVEL,
+        )
     )
 
 

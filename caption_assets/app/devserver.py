@@ -25,8 +25,15 @@ import psutil
 
 from caption_assets.core.config import repo_root
 
+# The daemon's INFO lines ("Checking for new runs for sensor", every sensor's skip reason, every
+# few seconds) were most of the dev log; what they say is in the UI's sensor ticks. The runs' own
+# logs are not affected (they go to the event log and the run workers' output).
+DAGSTER_LOG_LEVEL = "warning"
 
-def dagster_dev_command(port: int, workspace: Path | None = None) -> list[str]:
+
+def dagster_dev_command(
+    port: int, workspace: Path | None = None, log_level: str = DAGSTER_LOG_LEVEL
+) -> list[str]:
     dagster = Path(sys.executable).with_name("dagster")
     exe = [str(dagster)] if dagster.exists() else [sys.executable, "-m", "dagster"]
     return [
@@ -38,6 +45,8 @@ def dagster_dev_command(port: int, workspace: Path | None = None) -> list[str]:
         "127.0.0.1",
         "-p",
         str(port),
+        "--log-level",
+        log_level,
     ]
 
 
@@ -184,12 +193,14 @@ def run_dagster_dev(
     on_ready: Callable[[bool], None] | None = None,
     ready_deadline_seconds: float = UI_READY_DEADLINE_SECONDS,
     companions: Sequence[Sequence[str]] = (),
+    log_level: str = DAGSTER_LOG_LEVEL,
 ) -> int:
     """``dagster dev`` on 127.0.0.1:``port`` until it exits or Ctrl-C / SIGTERM stops it.
     ``on_started`` runs once the child exists; ``on_ready(True)`` once the UI answers
     ``/server_info``, ``on_ready(False)`` if it does not within ``ready_deadline_seconds``.
     ``companions`` (the upload webhook) are commands started beside it, each leading its own
-    process group, and stopped with it whichever ends first."""
+    process group, and stopped with it whichever ends first. ``log_level`` is the Dagster
+    services' (the daemon's sensor ticks show at ``info``)."""
 
     def forward(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -203,7 +214,7 @@ def run_dagster_dev(
     sampling = threading.Event()
     beside: list[subprocess.Popen[bytes]] = []
     try:
-        proc = subprocess.Popen(dagster_dev_command(port), start_new_session=True)
+        proc = subprocess.Popen(dagster_dev_command(port, log_level=log_level), start_new_session=True)
         beside += [subprocess.Popen(list(command), start_new_session=True) for command in companions]
         family = ProcessFamily(proc.pid)
         threading.Thread(

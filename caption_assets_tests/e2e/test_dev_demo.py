@@ -58,6 +58,8 @@ def test_dev_demo_processes_the_demo_video_and_stops_on_ctrl_c() -> None:
         link = r"its captions_job run: http://127\.0\.0\.1:\d+/runs/[0-9a-f-]{36}"
         assert re.search(link, text), text[-3000:]
         assert operations is not None and "(operations group): http" in operations, text[-3000:]
+        # the daemon's sensor ticks stay out of the terminal (they are in the UI's sensor pages)
+        assert "Checking for new runs for sensor" not in text
         # the upload webhook serves beside Dagster, on the instance and catalog dev set up: the
         # demo video's INSERT delivered now is answered (already claimed by the sensor: ignored)
         secret = (dev.data_dir / "webhook_secret").read_text().strip()
