@@ -296,6 +296,8 @@ def test_dagster_unreachable_is_503_and_the_claim_goes_back_to_the_sensor(
     app = create_app(_config(submit_timeout_seconds=1.0), catalog, RunSubmitter(unreachable))
     video_id, _ = new_upload(catalog, "dagster-down", tier="premium")
     with served(app) as url:
+        # the service came up although the orchestrator behind it is down, and says it is alive
+        assert httpx.get(url + "/healthz").json() == {"ok": True}
         r = _post(url, insert_payload(video_id))
         assert r.status_code == 503
         assert "Retry-After" in r.headers
