@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import psycopg
-from psycopg import sql
 
 MULTIPROCESS_JOB = "video_job_multiprocess"
 
@@ -99,10 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from benchmarks.extraction import _decode_seconds
-    from benchmarks.orchestration import _Server
+    from benchmarks.orchestration import _Server, new_catalog
     from caption_assets.app.platform import DAGSTER_PG_URL_ENV, upload_video
     from caption_assets.core.catalog.embedded import ensure_embedded, stop_embedded
-    from caption_assets.core.catalog.postgres import PostgresCatalog
     from caption_assets.core.store.local import LocalStore
     from caption_assets.defs.partitions import VIDEOS_PARTITION_NAME
     from caption_assets_tests.fixtures.daemon import daemon_setup
@@ -111,13 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     saved_env = dict(os.environ)
     try:
         server = _Server(ensure_embedded(work / "pg").catalog_url)
-        catalog_db = f"executor_{int(time.time())}"
-        with psycopg.connect(server.admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("create database {} template caption_assets").format(sql.Identifier(catalog_db))
-            )
-        catalog = PostgresCatalog(server.url(catalog_db))
-        setup = daemon_setup(server, server.url(catalog_db), work)
+        catalog_url, catalog = new_catalog(server, f"executor_{int(time.time())}")
+        setup = daemon_setup(server, catalog_url, work)
         # the run's step processes (multiprocess) read the same settings from the environment
         os.environ.update(
             {k: v for k, v in setup.env.items() if k.startswith(("CAPTION_ASSETS_", "DAGSTER"))}

@@ -33,6 +33,14 @@ from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
 
 
+def new_catalog(server: _Server, name: str) -> tuple[str, PostgresCatalog]:
+    """A fresh catalog database ``name`` made from the migrated template; its URL and catalog."""
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {} template caption_assets").format(sql.Identifier(name)))
+    url = server.url(name)
+    return url, PostgresCatalog(url)
+
+
 class _Server:
     """The shape ``daemon_setup`` expects of the tests' pg_server."""
 
@@ -53,13 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         urls = ensure_embedded(work / "pg")
         server = _Server(urls.catalog_url)
-        catalog_db = f"bench_{int(time.time())}"
-        with psycopg.connect(server.admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("create database {} template caption_assets").format(sql.Identifier(catalog_db))
-            )
-        catalog = PostgresCatalog(server.url(catalog_db))
-        setup = daemon_setup(server, server.url(catalog_db), work)
+        catalog_url, catalog = new_catalog(server, f"bench_{int(time.time())}")
+        setup = daemon_setup(server, catalog_url, work)
         store = LocalStore((setup.data_dir / "artifacts").resolve(), tenant_exists=catalog.tenant_exists)
         bad = work / "upload.mp4"
         bad.write_bytes(b"not a video\n" * 100)

@@ -223,21 +223,15 @@ def _settled(video) -> bool:
 
 def throughput(slots: int, backlog: int, clip: Path, server, work: Path) -> dict:
     import dagster as dg
-    import psycopg
-    from psycopg import sql
 
-    from benchmarks.orchestration import FINISHED
+    from benchmarks.orchestration import FINISHED, new_catalog
     from caption_assets.app.platform import DAGSTER_PG_URL_ENV, upload_video
-    from caption_assets.core.catalog.postgres import PostgresCatalog
     from caption_assets.core.store.local import LocalStore
     from caption_assets_tests.fixtures.daemon import daemon_setup, running_daemon
 
     work.mkdir(parents=True)
-    catalog_db = f"scale_{slots}_{int(time.time())}"
-    with psycopg.connect(server.admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {} template caption_assets").format(sql.Identifier(catalog_db)))
-    catalog = PostgresCatalog(server.url(catalog_db))
-    setup = daemon_setup(server, server.url(catalog_db), work)
+    catalog_url, catalog = new_catalog(server, f"scale_{slots}_{int(time.time())}")
+    setup = daemon_setup(server, catalog_url, work)
     (setup.home / "dagster.yaml").write_text(_dagster_yaml(slots))
     store = LocalStore((setup.data_dir / "artifacts").resolve(), tenant_exists=catalog.tenant_exists)
     load = os.getloadavg()[0]
