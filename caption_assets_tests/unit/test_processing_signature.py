@@ -174,3 +174,26 @@ def test_tracker_finds_cuts_between_samples_exact_to_the_native_frame() -> None:
         (71, 119, True),
     ]
     assert tracker.segment_count == 4 and abs(segments[1].end_time - 53 / 30) < 1e-9
+
+
+def test_the_colour_band_is_made_only_for_samples_and_is_what_the_ocr_reads() -> None:
+    """The pixel analysis runs on luma; the colour band (dearer to convert) is made once per 10 Hz
+    sample, never for the native frames between, and the kept images are the colour ones."""
+    from caption_assets.core.processing.extents import ExtentTracker
+
+    made: list[int] = []
+
+    def colour(n: int, gray: np.ndarray) -> np.ndarray:
+        made.append(n)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+
+    tracker = ExtentTracker()
+    segments: list = []
+    for n in range(60):
+        gray = caption(background(0, "flat"), "Hello") if 10 <= n < 40 else background(0, "flat")
+        tracker.add_frame(n, n / 30, gray, lambda n=n, g=gray: colour(n, g))
+        segments += tracker.closed_segments()
+    segments += tracker.finish(60 / 30)
+    assert len(made) == len(set(made)) == tracker.sample_count < 30  # 10 Hz of 30 fps frames
+    shown = [s for s in segments if s.has_text(sig.min_text_pixels(s.kept[0].smoothed.shape))]
+    assert shown and all(v.image.ndim == 3 for s in shown for v in s.voting_samples())

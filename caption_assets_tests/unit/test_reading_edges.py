@@ -29,3 +29,26 @@ def test_the_second_look_flattens_everything_far_from_the_strokes() -> None:
     assert np.array_equal(quiet[near], image[near])
     assert np.all(quiet[:, :20] == int(np.median(image)))  # far away: one flat grey
     assert np.all(quiet[:8] == int(np.median(image)))
+
+
+def test_colour_bands_are_detected_in_brightness_and_recognised_in_colour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from caption_assets.core.processing import ocr
+
+    seen: dict[str, list[int]] = {"detect": [], "recognise": []}
+
+    def detect(image: np.ndarray, limit_side: int | None = None) -> list[Box]:
+        seen["detect"].append(image.ndim)
+        return [Box(100, 10, 300, 50, 0.9)]
+
+    def recognize(crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        seen["recognise"] += [c.ndim for c in crops]
+        return [("más", 0.95) for _ in crops]
+
+    monkeypatch.setattr(ocr, "detect", detect)
+    monkeypatch.setattr(ocr, "recognize", recognize)
+    rng = np.random.default_rng(1)
+    bands = [rng.integers(0, 256, (60, 400, 3), dtype=np.uint8) for _ in range(3)]
+    assert read_caption(bands).text == "más"
+    assert seen["detect"] == [2] and seen["recognise"] and set(seen["recognise"]) == {3}

@@ -15,6 +15,7 @@ from caption_assets.core.errors import BadVideoError
 from caption_assets.core.processing.chunks import ChunkWriter
 from caption_assets.core.processing.video import (
     Region,
+    crop_bgr,
     crop_gray,
     crop_yuv420,
     frames_at,
@@ -75,6 +76,24 @@ def test_crops_of_frames_in_other_pixel_formats() -> None:
     y, u, v = crop_yuv420(rgb.reformat(format="yuv444p"), region, 0)
     assert y.shape == (4, 8) and u.shape == v.shape == (2, 4)
     assert np.all(np.diff(y.astype(int), axis=1) > 0)  # the ramp survives the 4:2:0 conversion
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+@pytest.mark.parametrize("region", [Region(2, 4, 8, 6), Region(3, 5, 7, 9)])  # even and odd bounds
+def test_colour_crops_match_the_whole_frame_converted(rotation: int, region: Region) -> None:
+    rng = np.random.default_rng(7)
+    # colour blocks of 2 x 2 pixels: 4:2:0 keeps them, so only rounding tells the two paths apart
+    blocks = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    rgb = av.VideoFrame.from_ndarray(np.kron(blocks, np.ones((2, 2, 1), np.uint8)), format="rgb24")
+    frame = rgb.reformat(format="yuv420p")
+    whole = np.rot90(frame.to_ndarray(format="bgr24"), rotation // 90)
+    want = whole[region.y : region.y + region.height, region.x : region.x + region.width]
+    got = crop_bgr(frame, region, rotation)
+    assert got.shape == want.shape
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 4  # two conversions' rounding
+    # a format without planes to cut goes through a whole-frame conversion, same pixels
+    other = crop_bgr(frame.reformat(format="rgb24"), region, rotation)
+    assert np.abs(other.astype(int) - want.astype(int)).max() <= 4
 
 
 def test_a_rotated_video_is_probed_and_decoded_upright(tmp_path: Path) -> None:

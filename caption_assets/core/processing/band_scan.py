@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from caption_assets.core.processing.extents import ExtentTracker, Segment
 from caption_assets.core.processing.raw_ocr import RawReading
 from caption_assets.core.processing.reading import Reading, read_caption, read_lines, same_caption
 from caption_assets.core.processing.signature import analysis_scale, min_text_pixels, strokes_outside
-from caption_assets.core.processing.video import DecodedFrame, Region, crop_gray
+from caption_assets.core.processing.video import DecodedFrame, Region, crop_bgr, crop_gray
 from caption_assets.core.processing.workers import BoundedSubmitter, cpu_count
 
 # share of a caption's strokes that must stay unchanged across a proposed change for the caption to
@@ -72,7 +73,7 @@ def _read_job(segment: Segment, zone: int, band_width: int, after_read: bool = T
         segment.start_time,
         segment.end_time,
         segment.sample_count,
-        [s.gray for s in voters],
+        [s.image for s in voters],
         middle.text,
         analysis_scale(band_width),
         segment.carried if after_read else None,
@@ -150,7 +151,9 @@ class BandScan:
 
     def add(self, decoded: DecodedFrame) -> None:
         for number, (zone, tracker) in enumerate(zip(self.zones, self.trackers)):
-            tracker.add_frame(decoded.index, decoded.time, crop_gray(decoded.frame, zone, self.rotation))
+            gray = crop_gray(decoded.frame, zone, self.rotation)
+            colour = partial(crop_bgr, decoded.frame, zone, self.rotation)
+            tracker.add_frame(decoded.index, decoded.time, gray, colour)
             self._hand_over(tracker.closed_segments(), number)
         self.frames += 1
 

@@ -10,8 +10,8 @@ between two consecutive samples is proposed where held strokes vanish or new sta
 showing the old state and the first showing the new one, so a real gap of a frame or two becomes a
 state of its own. A caption fading in over more than one sample interval is looked for from the
 sample before as well, its pixels passing through the sample between. Each resulting segment keeps
-a few full-resolution band images (spread over its duration) for OCR, so memory stays bounded
-whatever the video length.
+a few full-resolution band images (spread over its duration; in colour when the caller makes
+them, only samples being converted) for OCR, so memory stays bounded whatever the video length.
 
 Assumptions: captions are static while shown and last at least two samples (0.2 s); a fade
 takes less than three sample intervals. The scan proposes more states than there are captions (scene
@@ -21,6 +21,7 @@ cuts and motion behind a caption); whether a proposed state is a new caption is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,8 @@ from numpy.typing import NDArray
 from caption_assets.core.processing import signature as sig
 from caption_assets.core.processing.sampling import SampleClock
 
+# makes a native frame's band in colour (BGR), called at most once, when the frame becomes a sample
+Colour = Callable[[], NDArray[np.uint8]]
 MAX_KEPT_PER_SEGMENT = 8  # full-resolution band images kept per segment for OCR voting
 
 
@@ -40,6 +43,12 @@ class Sample:
     smoothed: NDArray[np.uint8]  # analysis resolution, blurred
     edges: NDArray[np.bool_]
     text: NDArray[np.bool_] | None = None  # text pixels, known once the next sample arrived
+    colour: NDArray[np.uint8] | None = None  # the band in colour (BGR), for reading, when given
+
+    @property
+    def image(self) -> NDArray[np.uint8]:
+        """The band as the OCR should see it: in colour when the frame's colour was given."""
+        return self.gray if self.colour is None else self.colour
 
     @property
     def text_pixels(self) -> int:
@@ -130,7 +139,7 @@ class ExtentTracker:
         self.segment_count = 0
         self.sample_count = 0
         self._clock = SampleClock(sample_rate)
-        self._previous: tuple[int, float, NDArray[np.uint8]] | None = None  # last native frame
+        self._previous: tuple[int, float, NDArray[np.uint8], Colour | None] | None = None  # last native
         # native frames from the settled sample on, for edge refinement; their analysis images are
         # made only when a change between samples is refined
         self._natives: list[_Native] = []
@@ -138,13 +147,17 @@ class ExtentTracker:
         self._settled: Sample | None = None  # last sample whose segment is decided
         self._waiting: Sample | None = None  # its successor: its mask needs the next sample
 
-    def add_frame(self, index: int, time: float, gray: NDArray[np.uint8]) -> None:
-        """One native frame: its index, presentation time and the band's luma at full resolution."""
+    def add_frame(
+        self, index: int, time: float, gray: NDArray[np.uint8], colour: Colour | None = None
+    ) -> None:
+        """One native frame: its index, presentation time and the band's luma at full resolution;
+        ``colour`` makes the band in colour, called only for the frames that become samples (the
+        pixel analysis needs luma alone, reading is better in colour)."""
         if self._clock.advance(time) and self._previous is not None:
             # the previous frame was on screen at one or more sample times
             self._add_sample(*self._previous)
         self._natives.append(_Native(index, time, gray))
-        self._previous = (index, time, gray)
+        self._previous = (index, time, gray, colour)
 
     def closed_segments(self) -> list[Segment]:
         """The segments decided since the last call (all but the current one), handed over: the
@@ -175,13 +188,14 @@ class ExtentTracker:
             native.smoothed = sig.smooth(sig.analysis_image(native.gray, self.params))
         return native.smoothed
 
-    def _add_sample(self, index: int, time: float, gray: NDArray[np.uint8]) -> None:
+    def _add_sample(self, index: int, time: float, gray: NDArray[np.uint8], colour: Colour | None) -> None:
         analysis = sig.analysis_image(gray, self.params)
         smoothed = sig.smooth(analysis)
         for native in self._natives:
             if native.index == index:
                 native.smoothed = smoothed
-        sample = Sample(index, time, gray, smoothed, sig.edge_mask(analysis, self.params))
+        edges = sig.edge_mask(analysis, self.params)
+        sample = Sample(index, time, gray, smoothed, edges, colour=colour() if colour else None)
         self.sample_count += 1
         if self._waiting is not None:
             self._settle(self._waiting, sample)

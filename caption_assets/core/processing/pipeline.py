@@ -38,7 +38,7 @@ from caption_assets.core.processing.subtitles import write_srt, write_vtt
 from caption_assets.core.processing.video import (
     Region,
     VideoInfo,
-    crop_gray,
+    crop_bgr,
     crop_yuv420,
     frames_at,
     iter_frames,
@@ -459,7 +459,7 @@ def run_reocr(
         for decoded in iter_frames(video_path):
             for caption_id in wanted.get(decoded.index, []):
                 zone = zones[min(by_id[caption_id].zone, len(zones) - 1)]
-                images[caption_id].append(crop_gray(decoded.frame, zone, info.rotation))
+                images[caption_id].append(crop_bgr(decoded.frame, zone, info.rotation))
             if decoded.index >= last_needed:
                 break
     stamp = cdb.now()

@@ -1,7 +1,10 @@
 """Reading a caption: detect its lines once, recognise them on a few frames, vote.
 
 Assumptions: a caption is horizontal text in lines; within one caption state the text does not move,
-so boxes detected on one frame hold the same text on the others.
+so boxes detected on one frame hold the same text on the others. A caption's strokes differ from
+their outline or background in brightness (what detection looks at, so coloured background detail
+is not taken for text) and often also in hue: recognition reads the band in colour, which keeps a
+thin-outlined yellow letter's accent apart from a light sky that luma alone blurs it into.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ def detect_side(shape: tuple[int, ...]) -> int:
 def read_caption(
     frames: list[NDArray[np.uint8]], text_mask: NDArray[np.bool_] | None = None, mask_scale: float = 1.0
 ) -> Reading:
-    """Text of one caption state from its band images (luma, same geometry).
+    """Text of one caption state from its band images (colour BGR or luma, same geometry).
 
     Detection runs once, on the middle frame; the crops of those boxes are recognised on two frames,
     on the remaining frames too when the two disagree on any line, and each line is voted over the
@@ -126,11 +129,11 @@ def read_caption(
     unique = _dedup(frames)
     reference = unique[len(unique) // 2]
     side = detect_side(reference.shape)
-    boxes = _boxes_on_text(ocr.detect(reference, limit_side=side), text_mask, mask_scale)
+    boxes = _boxes_on_text(ocr.detect(_luma(reference), limit_side=side), text_mask, mask_scale)
     if text_mask is not None and len(unique) > 1 and strokes_outside(text_mask, boxes, mask_scale):
         # the detector missed text the pixels show (a line over busy background): look again on
         # another frame of the state and add the lines found there
-        more = _boxes_on_text(ocr.detect(unique[0], limit_side=side), text_mask, mask_scale)
+        more = _boxes_on_text(ocr.detect(_luma(unique[0]), limit_side=side), text_mask, mask_scale)
         boxes += [b for b in more if not any(_overlap(b, other) for other in boxes)]
     # the reference frame and one more first; the rest only when those two disagree on a line
     ordered = [unique[len(unique) // 2]] + [f for i, f in enumerate(unique) if i != len(unique) // 2]
@@ -144,7 +147,7 @@ def read_caption(
         # nothing readable, yet the pixels show stable strokes: over busy texture (grass, foliage)
         # the detector takes the texture for text and the caption's small line drowns in it, so
         # look once more with everything but the stable strokes' surroundings flattened
-        quiet = _only_near(reference, text_mask, mask_scale)
+        quiet = _only_near(_luma(reference), text_mask, mask_scale)
         boxes = _boxes_on_text(ocr.detect(quiet, limit_side=side), text_mask, mask_scale)
         if boxes:
             second = read_lines(ordered, _centred(ocr.reading_order(boxes), width))
@@ -233,6 +236,13 @@ def read_lines(
         reads,
         tuple(tuple(line) for line in lines),
     )
+
+
+def _luma(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """What the detector looks at: brightness only. In colour it takes coloured background detail
+    (foliage, signs) for text more often; colour pays in recognition, where a stroke's hue tells it
+    from a background of the same brightness."""
+    return image if image.ndim == 2 else np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), np.uint8)
 
 
 def _overlap(a: ocr.Box, b: ocr.Box) -> bool:
