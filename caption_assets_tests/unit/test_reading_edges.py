@@ -52,3 +52,14 @@ def test_colour_bands_are_detected_in_brightness_and_recognised_in_colour(
     bands = [rng.integers(0, 256, (60, 400, 3), dtype=np.uint8) for _ in range(3)]
     assert read_caption(bands).text == "más"
     assert seen["detect"] == [2] and seen["recognise"] and set(seen["recognise"]) == {3}
+
+
+def test_dialogue_dashes_follow_the_captions_own_convention() -> None:
+    from caption_assets.core.processing.reading import dialogue_dashes
+
+    # the recogniser lost the space after the second dash: the first one says there is one
+    assert dialogue_dashes("- ¿Qué vas a hacer tú? -¿Yo?") == "- ¿Qué vas a hacer tú? - ¿Yo?"
+    assert dialogue_dashes("- Did he tell you?\n-He did.") == "- Did he tell you?\n- He did."
+    # a caption written without spaces stays so; hyphens, minus signs and long dashes are not touched
+    assert dialogue_dashes("-Non! -Si!") == "-Non! -Si!"
+    assert dialogue_dashes("- An e-mail at -5 degrees -- cold.") == "- An e-mail at -5 degrees -- cold."

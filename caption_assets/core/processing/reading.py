@@ -64,6 +64,20 @@ def normalise(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+# a dialogue dash: at a line's start or after a space, before a word (not a hyphen, not a minus)
+_DASH = re.compile(r"(^|(?<=\s))([-\u2010-\u2015])(?=[^\s\d\-\u2010-\u2015])", re.MULTILINE)
+_SPACED_DASH = re.compile(r"(^|(?<=\s))[-\u2010-\u2015] (?=\S)", re.MULTILINE)
+
+
+def dialogue_dashes(text: str) -> str:
+    """A caption's dialogue dashes written one way: when one of them is followed by a space, all
+    are. Assumed: a subtitle file keeps one convention for them; the recogniser, not the file, drops
+    the narrow space after a dash in mid-line ("- Qué? -Yo?"), never adds one."""
+    if not _SPACED_DASH.search(text):
+        return text
+    return _DASH.sub(lambda m: m.group(2) + " ", text)
+
+
 def vote(candidates: list[tuple[str, float]]) -> tuple[str, float]:
     """The reading most consistent with the others: identical reads pool their confidence, and
     otherwise the candidate closest (rapidfuzz ratio, confidence-weighted) to all the others wins."""
@@ -231,7 +245,7 @@ def read_lines(
         if words:
             out_lines.append(" ".join(words))
     return Reading(
-        "\n".join(out_lines),
+        dialogue_dashes("\n".join(out_lines)),
         float(np.mean(scores)) if scores else 0.0,
         reads,
         tuple(tuple(line) for line in lines),
