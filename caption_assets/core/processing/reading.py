@@ -65,8 +65,8 @@ def normalise(text: str) -> str:
 
 
 # a dialogue dash: at a line's start or after a space, before a word (not a hyphen, not a minus)
-_DASH = re.compile(r"(^|(?<=\s))([-\u2010-\u2015])(?=[^\s\d\-\u2010-\u2015])", re.MULTILINE)
-_SPACED_DASH = re.compile(r"(^|(?<=\s))[-\u2010-\u2015] (?=\S)", re.MULTILINE)
+_DASH = re.compile(r"(?:^|(?<=\s))([-\u2010-\u2015])(?=[^\s\d\-\u2010-\u2015])", re.MULTILINE)
+_SPACED_DASH = re.compile(r"(?:^|(?<=\s))[-\u2010-\u2015] (?=\S)", re.MULTILINE)
 
 
 def dialogue_dashes(text: str) -> str:
@@ -75,7 +75,7 @@ def dialogue_dashes(text: str) -> str:
     the narrow space after a dash in mid-line ("- Qué? -Yo?"), never adds one."""
     if not _SPACED_DASH.search(text):
         return text
-    return _DASH.sub(lambda m: m.group(2) + " ", text)
+    return _DASH.sub(r"\1 ", text)
 
 
 def vote(candidates: list[tuple[str, float]]) -> tuple[str, float]:
@@ -142,8 +142,9 @@ def read_caption(
         return Reading("", 0.0, 0)
     unique = _dedup(frames)
     reference = unique[len(unique) // 2]
+    reference_luma = _luma(reference)
     side = detect_side(reference.shape)
-    boxes = _boxes_on_text(ocr.detect(_luma(reference), limit_side=side), text_mask, mask_scale)
+    boxes = _boxes_on_text(ocr.detect(reference_luma, limit_side=side), text_mask, mask_scale)
     if text_mask is not None and len(unique) > 1 and strokes_outside(text_mask, boxes, mask_scale):
         # the detector missed text the pixels show (a line over busy background): look again on
         # another frame of the state and add the lines found there
@@ -161,7 +162,7 @@ def read_caption(
         # nothing readable, yet the pixels show stable strokes: over busy texture (grass, foliage)
         # the detector takes the texture for text and the caption's small line drowns in it, so
         # look once more with everything but the stable strokes' surroundings flattened
-        quiet = _only_near(_luma(reference), text_mask, mask_scale)
+        quiet = _only_near(reference_luma, text_mask, mask_scale)
         boxes = _boxes_on_text(ocr.detect(quiet, limit_side=side), text_mask, mask_scale)
         if boxes:
             second = read_lines(ordered, _centred(ocr.reading_order(boxes), width))

@@ -333,24 +333,27 @@ def crop_gray(frame: av.VideoFrame, region: Region, rotation: int) -> NDArray[np
 
 
 def crop_bgr(frame: av.VideoFrame, region: Region, rotation: int) -> NDArray[np.uint8]:
-    """Display ``region`` in colour (BGR, what the OCR models take), converted from the decoded
-    planes of that window only: converting the whole frame costs ~10x more at 1080p. Text that
-    differs from its background in hue more than in brightness (yellow over a light sky) keeps its
-    strokes in colour where luma alone blurs them."""
-    turns = _quarter_turns(rotation)
-    y0, y1, x0, x1 = _coded_window(region, turns, frame.width, frame.height)
-    if frame.format.name in ("yuv420p", "yuvj420p") and frame.width % 2 == 0 and frame.height % 2 == 0:
-        # the 4:2:0 window on even bounds (chroma rows and columns cover luma pairs)
-        ey0, ex0 = y0 - y0 % 2, x0 - x0 % 2
-        ey1, ex1 = y1 + y1 % 2, x1 + x1 % 2
-        planes = [_plane(frame, 0)[ey0:ey1, ex0:ex1]]
-        planes += [_plane(frame, i)[ey0 // 2 : ey1 // 2, ex0 // 2 : ex1 // 2] for i in (1, 2)]
-        i420 = np.concatenate([p.ravel() for p in planes]).reshape(-1, ex1 - ex0)
-        bgr = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0]
-    else:
+    """Display ``region`` in colour (BGR, what the OCR models take), converted from the 4:2:0 planes
+    of that window only: converting the whole frame costs ~10x more at 1080p. Text that differs
+    from its background in hue more than in brightness (yellow over a light sky) keeps its strokes
+    in colour where luma alone blurs them."""
+    if frame.format.name not in ("yuv420p", "yuvj420p") or frame.width % 2 or frame.height % 2:
+        # other planes to cut, or no whole chroma samples at the edge: convert it all
         whole = cast("NDArray[np.uint8]", frame.to_ndarray(format="bgr24"))
-        bgr = whole[y0:y1, x0:x1]
-    return np.ascontiguousarray(np.rot90(bgr, turns)) if turns else np.ascontiguousarray(bgr)
+        turns = _quarter_turns(rotation)
+        upright = np.rot90(whole, turns) if turns else whole
+        return np.ascontiguousarray(
+            upright[region.y : region.y + region.height, region.x : region.x + region.width]
+        )
+    # the window grown to even bounds, where each chroma sample covers whole luma pairs
+    x0, y0 = region.x - region.x % 2, region.y - region.y % 2
+    x1, y1 = region.x + region.width, region.y + region.height
+    x1, y1 = x1 + x1 % 2, y1 + y1 % 2
+    y, u, v = crop_yuv420(frame, Region(x0, y0, x1 - x0, y1 - y0), rotation)
+    i420 = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, y.shape[1])
+    bgr = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+    dy, dx = region.y - y0, region.x - x0
+    return np.ascontiguousarray(bgr[dy : dy + region.height, dx : dx + region.width])
 
 
 # a frame (or a crop of one) as its Y, U and V planes
