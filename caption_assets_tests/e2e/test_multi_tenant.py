@@ -50,6 +50,12 @@ def test_three_tenants_four_uploads_each(
         while time.monotonic() < deadline and not all(settled(v) for v in uploads):
             assert daemon.poll() is None, log_path.read_text()[-3000:]
             time.sleep(2)
+        # a video's status is set inside its last step: its run still has to record its end,
+        # and the operations tables read ended runs only
+        with dg.DagsterInstance.from_config(str(setup.home)) as watching:
+            while time.monotonic() < deadline and not _flow_runs_ended(watching):
+                assert daemon.poll() is None, log_path.read_text()[-3000:]
+                time.sleep(1)
 
     truth = rendered("short_bottom").truth
     for video_id, (tenant, kind) in uploads.items():
@@ -80,6 +86,11 @@ def test_three_tenants_four_uploads_each(
         _operations_over_the_history(instance, setup.data_dir, catalog_dsn, store, catalog, uploads)
     finally:
         instance.dispose()
+
+
+def _flow_runs_ended(instance: dg.DagsterInstance) -> bool:
+    runs = [r for r in instance.get_runs() if r.job_name in ("layout_job", "captions_job")]
+    return bool(runs) and all(r.is_finished for r in runs)
 
 
 def _operations_over_the_history(instance, data_dir, catalog_dsn, store, catalog, uploads) -> None:
