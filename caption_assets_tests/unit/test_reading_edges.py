@@ -63,3 +63,8 @@ def test_dialogue_dashes_follow_the_captions_own_convention() -> None:
     # a caption written without spaces stays so; hyphens, minus signs and long dashes are not touched
     assert dialogue_dashes("-Non! -Si!") == "-Non! -Si!"
     assert dialogue_dashes("- An e-mail at -5 degrees -- cold.") == "- An e-mail at -5 degrees -- cold."
+    # a dash in mid-sentence after a word and a space is spaced on both sides; a glued em dash
+    # (a Spanish inciso) and a dialogue dash after a sentence's end keep their convention
+    assert dialogue_dashes("That's it -enjoy your meal!") == "That's it - enjoy your meal!"
+    assert dialogue_dashes("Dijo \u2014sin mirar\u2014 que no.") == "Dijo \u2014sin mirar\u2014 que no."
+    assert dialogue_dashes("Non! -Si!") == "Non! -Si!"

@@ -69,10 +69,17 @@ _DASH = re.compile(r"(?:^|(?<=\s))([-\u2010-\u2015])(?=[^\s\d\-\u2010-\u2015])",
 _SPACED_DASH = re.compile(r"(?:^|(?<=\s))[-\u2010-\u2015] (?=\S)", re.MULTILINE)
 
 
+# a dash set off by a space after a word, in mid-sentence: a parenthetical dash, spaced on both sides
+# (a dialogue dash follows a sentence's end; a Spanish inciso's em dash is glued, so not that one)
+_WORD_DASH = re.compile(r"(?<=[^\W\d_]) ([-\u2013])(?=[^\W\d_])")
+
+
 def dialogue_dashes(text: str) -> str:
-    """A caption's dialogue dashes written one way: when one of them is followed by a space, all
-    are. Assumed: a subtitle file keeps one convention for them; the recogniser, not the file, drops
-    the narrow space after a dash in mid-line ("- Qué? -Yo?"), never adds one."""
+    """A caption's dashes written one way: when one dialogue dash is followed by a space, all are;
+    a dash after a word and a space ("it -enjoy") is a parenthetical one, spaced on both sides.
+    Assumed: a subtitle file keeps one convention for them; the recogniser, not the file, drops the
+    narrow space after a dash in mid-line ("- Qué? -Yo?"), never adds one."""
+    text = _WORD_DASH.sub(r" \1 ", text)
     if not _SPACED_DASH.search(text):
         return text
     return _DASH.sub(r"\1 ", text)
