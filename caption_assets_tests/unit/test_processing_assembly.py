@@ -103,13 +103,59 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
         seen["again_calls"] = int(seen["again_calls"]) + 1  # type: ignore[call-overload]
         return Reading(str(seen["again"]), 0.9, len(frames), tuple(lines))
 
-    def read_caption(frames, mask, scale):  # noqa: ANN001, ANN202
+    def read_caption(frames, mask, scale, detected=None):  # noqa: ANN001, ANN202
         seen["full"] = int(seen["full"]) + 1  # type: ignore[call-overload]
+        seen["given"] = detected
         return Reading("full read", 0.9, 2, LINES)
+
+    def first_detection(frames):  # noqa: ANN001, ANN202
+        seen["ahead"] = int(seen.get("ahead", 0)) + 1  # type: ignore[call-overload]
+        finish = seen.pop("meanwhile", None)
+        if callable(finish):
+            finish()  # the previous state's reading ends while this detection runs
+        return [Box(5, 5, 50, 30, 0.8)]
 
     monkeypatch.setattr(band_scan, "read_lines", read_lines)
     monkeypatch.setattr(band_scan, "read_caption", read_caption)
+    monkeypatch.setattr(band_scan, "first_detection", first_detection)
     return seen
+
+
+def pending() -> tuple[Future, object]:
+    """A previous state still being read, and what ends its reading."""
+    future: Future = Future()
+    finished = done(Reading("Hello there", 0.9, 2, LINES)).result()
+    return future, lambda: future.set_result(finished)
+
+
+def test_a_state_detects_ahead_while_the_previous_one_is_read_and_its_full_read_uses_it(calls: dict) -> None:
+    calls["again"] = "Goodbye now"
+    previous, finish = pending()
+    calls["meanwhile"] = finish
+    result = band_scan._read(job(carried=0.4), previous)
+    assert result.raw.text == "full read" and calls["ahead"] == 1
+    assert calls["given"] == [Box(5, 5, 50, 30, 0.8)]  # no second detection
+
+
+def test_nothing_is_detected_ahead_once_the_previous_reading_is_known_or_the_strokes_carried(
+    calls: dict,
+) -> None:
+    band_scan._read(job(carried=0.4), done(Reading("Goodbye now", 0.9, 2, LINES)))
+    assert "ahead" not in calls and calls["given"] is None
+    previous, finish = pending()
+    calls["meanwhile"] = finish
+    finish()  # read by the time this state's thread looks
+    band_scan._read(job(carried=0.4), previous)
+    assert "ahead" not in calls
+
+    class StillReading(Future):
+        def done(self) -> bool:  # not yet when asked, read as soon as waited for
+            return False
+
+    late: Future = StillReading()
+    late.set_result(previous.result())
+    result = band_scan._read(job(carried=0.97), late)
+    assert result.raw.text == "Hello there" and "ahead" not in calls
 
 
 def test_strokes_carried_across_reuse_the_previous_reading_without_ocr(calls: dict) -> None:

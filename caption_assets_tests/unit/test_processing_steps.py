@@ -183,3 +183,25 @@ def test_no_caption_region_gives_no_chunks_and_no_captions(steps: Steps, tmp_pat
     assert read_raw_ocr(cropped.raw_ocr_path).readings == []
     out = pipeline.run_captions(cropped.raw_ocr_path, no_region, tmp_path / "captions.db")
     assert out.captions == [] and cdb.read_captions(tmp_path / "captions.db") == []
+
+
+def test_a_detection_made_ahead_reads_as_the_reading_would_have_detected() -> None:
+    """band_scan detects a state's text ahead while the state before is read: the same boxes, so
+    the same reading, as ``read_caption`` finds on its own (real OCR)."""
+    import cv2
+    import numpy as np
+
+    from caption_assets.core.processing.reading import first_detection, read_caption
+
+    def band(text: str) -> np.ndarray:
+        image = np.full((64, 480), 40, np.uint8)
+        if text:
+            cv2.putText(image, text, (60, 44), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 255, 3, cv2.LINE_AA)
+        return image
+
+    # three distinct frames: the reading starts from the middle one
+    frames = [band(""), band("Hello there"), band("Other words")]
+    ahead = first_detection(frames)
+    assert ahead
+    assert read_caption(frames, detected=ahead) == read_caption(frames)
+    assert "Hello" in read_caption(frames, detected=ahead).text

@@ -11,7 +11,10 @@ the previous reading at hand: where the previous state showed text and the new o
 pixels outside the previous boxes, those boxes are recognised once on the new state; the same
 caption read again (``reading.same_caption``) is kept as that cheap reading, which assembly then
 joins to its neighbour. Anything else (other text, a new line, no earlier text) is read in full:
-detection on the band, recognition voted over several frames.
+detection on the band, recognition voted over several frames. Reading in order would keep one OCR
+thread busy at a time; a state whose predecessor is still being read runs its detection meanwhile,
+so the cores share the work (the detection is the dearer half of a full read), at the cost of a
+wasted detection where the cheap reading then holds.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ import numpy as np
 from caption_assets.core.processing import ocr
 from caption_assets.core.processing.extents import ExtentTracker, Segment
 from caption_assets.core.processing.raw_ocr import RawReading
-from caption_assets.core.processing.reading import Reading, read_caption, read_lines, same_caption
+from caption_assets.core.processing.reading import (
+    Reading,
+    first_detection,
+    read_caption,
+    read_lines,
+    same_caption,
+)
 from caption_assets.core.processing.signature import analysis_scale, min_text_pixels, strokes_outside
 from caption_assets.core.processing.video import DecodedFrame, Region, crop_bgr, crop_gray
 from caption_assets.core.processing.workers import BoundedSubmitter, cpu_count
@@ -88,11 +97,18 @@ class _Read:
 
 
 def _read(job: _ReadJob, previous: Future[_Read] | None) -> _Read:
-    """Runs on an OCR thread, after the zone's previous state (``previous``) was read. CPU time, not
+    """Runs on an OCR thread; decides once the zone's previous state (``previous``) was read. CPU time, not
     wall time: the single-threaded engine runs on this thread, and while decoding and encoding share
     the cores a reading's wall time measures the scheduler more than the OCR."""
-    prior = previous.result().reading if previous is not None else None
     started = time.thread_time()
+    detected = None
+    if previous is not None and not previous.done() and (job.carried is None or job.carried < CARRIED):
+        # the zone's states are read in order: while the one before is still being read, this
+        # thread detects the text of this one instead of idling, unless its strokes carried over
+        # (then the previous reading most likely holds without a detection). Wasted when the cheap
+        # reading holds after all, but the reading is the same either way
+        detected = first_detection(job.frames)
+    prior = previous.result().reading if previous is not None else None
     reading = None
     if prior is not None and prior.text and prior.lines:
         outside = job.text_mask is not None and strokes_outside(
@@ -109,7 +125,7 @@ def _read(job: _ReadJob, previous: Future[_Read] | None) -> _Read:
                 # the reads of all states of one caption)
                 reading = again
     if reading is None:
-        reading = read_caption(job.frames, job.text_mask, job.mask_scale)
+        reading = read_caption(job.frames, job.text_mask, job.mask_scale, detected)
     raw = RawReading(
         job.zone,
         job.first,

@@ -135,12 +135,25 @@ def detect_side(shape: tuple[int, ...]) -> int:
     return max(ocr.DETECT_SIDE if width >= ocr.DETECT_SIDE else width, round(width * scale))
 
 
+def first_detection(frames: list[NDArray[np.uint8]]) -> list[ocr.Box]:
+    """The detection ``read_caption`` starts from: the boxes of the middle distinct frame."""
+    if not frames:
+        return []
+    unique = _dedup(frames)
+    reference = unique[len(unique) // 2]
+    return ocr.detect(_luma(reference), limit_side=detect_side(reference.shape))
+
+
 def read_caption(
-    frames: list[NDArray[np.uint8]], text_mask: NDArray[np.bool_] | None = None, mask_scale: float = 1.0
+    frames: list[NDArray[np.uint8]],
+    text_mask: NDArray[np.bool_] | None = None,
+    mask_scale: float = 1.0,
+    detected: list[ocr.Box] | None = None,
 ) -> Reading:
     """Text of one caption state from its band images (colour BGR or luma, same geometry).
 
-    Detection runs once, on the middle frame; the crops of those boxes are recognised on two frames,
+    Detection runs once, on the middle frame (``detected``: ``first_detection`` of these frames,
+    when it was made ahead); the crops of those boxes are recognised on two frames,
     on the remaining frames too when the two disagree on any line, and each line is voted over the
     frames read. ``text_mask`` (at ``mask_scale`` of the band) filters
     out detections on moving background.
@@ -151,7 +164,9 @@ def read_caption(
     reference = unique[len(unique) // 2]
     reference_luma = _luma(reference)
     side = detect_side(reference.shape)
-    boxes = _boxes_on_text(ocr.detect(reference_luma, limit_side=side), text_mask, mask_scale)
+    if detected is None:
+        detected = ocr.detect(reference_luma, limit_side=side)
+    boxes = _boxes_on_text(detected, text_mask, mask_scale)
     if text_mask is not None and len(unique) > 1 and strokes_outside(text_mask, boxes, mask_scale):
         # the detector missed text the pixels show (a line over busy background): look again on
         # another frame of the state and add the lines found there
