@@ -165,7 +165,7 @@ def read_caption(
     reference_luma = _luma(reference)
     side = detect_side(reference.shape)
     if detected is None:
-        detected = ocr.detect(reference_luma, limit_side=side)
+        detected = first_detection(frames)
     boxes = _boxes_on_text(detected, text_mask, mask_scale)
     if text_mask is not None and len(unique) > 1 and strokes_outside(text_mask, boxes, mask_scale):
         # the detector missed text the pixels show (a line over busy background): look again on
