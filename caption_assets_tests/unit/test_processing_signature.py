@@ -141,6 +141,72 @@ def test_state_bounds_find_the_cut_between_samples() -> None:
     assert sig.state_bounds(smoothed[0], smoothed[-1], smoothed[1:], change) == (0, 1)
 
 
+def test_caption_leaving_a_frame_before_a_scene_cut_ends_where_it_left() -> None:
+    """Static textured shots: the held background outnumbers the caption's strokes and changes only
+    at the cut (frame 21); the caption left at frame 20. Samples at 18 and 21: the majority of the
+    vanished pixels crosses at the cut, the caption's cluster a frame earlier."""
+    first, second = background(0), background(40)
+
+    def shown(n: int) -> np.ndarray:
+        if n <= 19:
+            return caption(first, "Hello")
+        return first if n <= 20 else second
+
+    states = track(shown, 45)
+    assert (0, 19, True) in states
+    assert 20 in boundaries(states) and 21 in boundaries(states)
+
+
+def test_caption_appearing_a_frame_after_a_scene_cut_starts_where_it_appeared() -> None:
+    """The cut at frame 19 brings a static textured shot whose edges outnumber the caption's, which
+    appears at frame 20: the caption's state starts at 20, the frame of the new shot alone is a
+    state without the caption."""
+    first, second = background(0), background(40)
+
+    def shown(n: int) -> np.ndarray:
+        if n <= 18:
+            return first
+        return second if n <= 19 else caption(second, "Hello")
+
+    states = track(shown, 45)
+    assert (19, 19, False) in states
+    assert states[-1][:2] == (20, 44) and states[-1][2]
+
+
+def test_background_that_starts_moving_does_not_end_the_caption_without_a_cut() -> None:
+    """Without a cut a caption's worth of held background may start to move a frame before the
+    caption leaves (frame 20 here): the caption's strokes, most of what the state held, decide."""
+    scene = background(0, "flat")
+    texture = np.where(background(0) > 130, 220, 40).astype(np.uint8)  # sharp-edged, like a sign
+
+    def shown(n: int) -> np.ndarray:
+        out = caption(scene, "Hello world") if n <= 20 else scene.copy()
+        # a patch right of the caption, static until frame 19, then panning
+        shift = 0 if n <= 19 else 4 * (n - 19)
+        out[:, 400:] = texture[:, shift : shift + 80]
+        return out
+
+    states = track(shown, 45)
+    assert any(first == 0 and last == 20 and text for first, last, text in states)
+
+
+def test_background_that_stops_moving_does_not_delay_the_caption_without_a_cut() -> None:
+    """The mirror case: a caption's worth of background comes to rest a frame after the caption
+    appeared (frame 20): the caption's state starts where its strokes did."""
+    scene = background(0, "flat")
+    texture = np.where(background(0) > 130, 220, 40).astype(np.uint8)
+
+    def shown(n: int) -> np.ndarray:
+        out = caption(scene, "Hello world") if n >= 20 else scene.copy()
+        # a patch right of the caption, panning until frame 21, then at rest
+        shift = 4 * (21 - min(n, 21))
+        out[:, 400:] = texture[:, shift : shift + 80]
+        return out
+
+    states = track(shown, 45)
+    assert states[-1][:2] == (20, 44) and states[-1][2]
+
+
 def test_analysis_image_downscales_wide_bands_only() -> None:
     assert sig.analysis_image(np.zeros((100, 3840), np.uint8)).shape == (25, 960)
     assert sig.analysis_image(np.zeros((50, 640), np.uint8)).shape == (50, 640)

@@ -31,6 +31,12 @@ band-height wide), so it does not depend on how much static texture surrounds th
 proposes more changes than there are captions (a scene cut behind a caption also "appears"): the
 text read on both sides decides whether a proposed change is a new caption (``pipeline`` merges
 states that read the same), so this test is tuned to miss nothing rather than to propose nothing.
+
+A change is placed on the native frame where most of its pixels crossed over (``state_bounds``).
+At a scene cut that majority is the shot's static background, which changes all at once; a caption
+leaving just before the cut, or appearing just after it, is then placed by its own glyph-sized
+cluster. Assumed: a cut changes most of the band from one frame to the next, a caption's strokes
+never do.
 """
 
 from __future__ import annotations
@@ -282,20 +288,66 @@ def _closer(
     return bool(2 * np.count_nonzero(near) > values.size)
 
 
+def _cluster_nearer(
+    frame: NDArray[np.uint8],
+    to: NDArray[np.uint8],
+    other: NDArray[np.uint8],
+    pixels: NDArray[np.bool_],
+    params: SignatureParams,
+) -> bool:
+    """Does one band-height window hold a caption's worth of ``pixels`` nearer ``to`` than ``other``
+    in ``frame``?"""
+    values = frame.astype(np.int16)
+    near = pixels & (np.abs(values - to.astype(np.int16)) < np.abs(values - other.astype(np.int16)))
+    sums = _window_sums(near)
+    return bool(sums.size) and int(sums.max()) >= min_text_pixels(frame.shape, params)
+
+
+def _is_cut(before: NDArray[np.uint8], frame: NDArray[np.uint8], params: SignatureParams) -> bool:
+    """Did most of the band change at once from ``before`` to ``frame`` (a scene cut behind it)?"""
+    return bool(2 * np.count_nonzero(~unchanged(before, frame, params)) > frame.size)
+
+
 def state_bounds(
-    a: NDArray[np.uint8], b: NDArray[np.uint8], between: list[NDArray[np.uint8]], change: Transition
+    a: NDArray[np.uint8],
+    b: NDArray[np.uint8],
+    between: list[NDArray[np.uint8]],
+    change: Transition,
+    params: SignatureParams = DEFAULT_PARAMS,
 ) -> tuple[int, int]:
     """Positions in ``between`` (smoothed native frames after sample a, ending with sample b) of the
     last frame that still shows a's state and the first that shows b's. When the first is more than
     one before the second, the frames between show neither (a real gap between two captions, or the
-    background between a caption and the next); -1 means a's state ended at a itself."""
+    background between a caption and the next); -1 means a's state ended at a itself.
+
+    Each side is placed where most of its changed pixels crossed over, except at a scene cut: there
+    the static background the state held outnumbers the caption's strokes and crosses all at once,
+    at the cut, while the caption is a cluster that may cross a frame or two away from it. So when
+    the majority crosses at a cut, a's state ends at the first frame where a caption's worth of its
+    vanished strokes in one window has already gone, and b's state starts only once no such cluster
+    of its appeared strokes is still missing. Both rules only shrink a state, and the frames between
+    show neither. Without a cut the held pixels are mostly the caption's (moving background is not
+    held), and a cluster crossing early is background that stopped or started moving."""
     last = len(between) - 1
     first_new = last
     if change.appeared.any():
         first_new = next((i for i, f in enumerate(between) if _closer(f, b, a, change.appeared)), last)
+        if _is_cut(between[first_new - 1] if first_new else a, between[first_new], params):
+            first_new = next(
+                (
+                    i
+                    for i in range(first_new, last + 1)
+                    if not _cluster_nearer(between[i], a, b, change.appeared, params)
+                ),
+                last,
+            )
     last_old = first_new - 1
     if change.vanished.any():
         gone = next((i for i, f in enumerate(between) if not _closer(f, a, b, change.vanished)), last)
+        if _is_cut(between[gone - 1] if gone else a, between[gone], params):
+            gone = next(
+                (i for i in range(gone) if _cluster_nearer(between[i], b, a, change.vanished, params)), gone
+            )
         last_old = min(gone - 1, first_new - 1)
         if not change.appeared.any():
             first_new = last_old + 1
