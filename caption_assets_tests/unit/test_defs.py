@@ -138,3 +138,14 @@ def test_a_wrong_backend_fails_at_config_validation_naming_the_choices(resource,
             resources={"resource_under_test": resource.configure_at_launch()},
             run_config={"resources": {"resource_under_test": {"config": {"backend": "nonsense"}}}},
         )
+
+
+def test_loading_the_definitions_does_not_import_the_plotting_library() -> None:
+    """Every run's process loads the definitions and a video's steps never plot: matplotlib (about
+    half a second of CPU to import) waits for the first operations plot."""
+    import subprocess
+    import sys
+
+    probe = "import sys, caption_assets.defs.definitions; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -4,20 +4,32 @@ own (never pyplot): headless, and no global figure state shared between concurre
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from caption_assets.core.health.records import CONFIDENCE_BINS
 from caption_assets.core.health.targets import FLOW_SUCCESS, WEBHOOK_AVAILABILITY, percent
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # small enough to embed in an asset's metadata as base64 (a few tens of kB)
 SIZE_INCHES = (6.0, 2.6)
 DPI = 80
 
 
+def _figure() -> Figure:
+    # matplotlib is imported on the first plot, not with the definitions: every run's process
+    # loads those (a video's steps never plot), and matplotlib's import costs ~0.5 s of CPU
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=SIZE_INCHES)
+
+
 def _png(figure: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(figure)
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -35,7 +47,7 @@ def _empty(figure: Figure, title: str) -> bytes:
 
 def success_rate_plot(health: pd.DataFrame) -> bytes:
     """Daily flow success rate of every job against the plan's target."""
-    figure = Figure(figsize=SIZE_INCHES)
+    figure = _figure()
     title = "flow success rate per day"
     rated = health.dropna(subset=["success_rate"]) if len(health) else health
     if rated.empty:
@@ -55,7 +67,7 @@ def success_rate_plot(health: pd.DataFrame) -> bytes:
 
 def minutes_plot(usage: pd.DataFrame) -> bytes:
     """Minutes of video processed per day, stacked by tier."""
-    figure = Figure(figsize=SIZE_INCHES)
+    figure = _figure()
     title = "minutes of video processed per day, by tier"
     if usage.empty:
         return _empty(figure, title)
@@ -75,7 +87,7 @@ def minutes_plot(usage: pd.DataFrame) -> bytes:
 
 def confidence_plot(quality: pd.DataFrame) -> bytes:
     """The share of captions in each OCR confidence bin, per day."""
-    figure = Figure(figsize=SIZE_INCHES)
+    figure = _figure()
     title = "OCR confidence of the captions read per day"
     columns = [f"share_{b}" for b in CONFIDENCE_BINS]
     rated = quality.dropna(subset=columns, how="all") if len(quality) else quality
@@ -96,7 +108,7 @@ def confidence_plot(quality: pd.DataFrame) -> bytes:
 
 def availability_plot(table: pd.DataFrame) -> bytes:
     """The webhook's daily availability against the plan's target."""
-    figure = Figure(figsize=SIZE_INCHES)
+    figure = _figure()
     title = "webhook deliveries answered without a 5xx, per day"
     if table.empty:
         return _empty(figure, title)
