@@ -80,10 +80,12 @@ def test_same_caption_is_line_by_line() -> None:
 LINES = ((Box(10, 5, 200, 40, 0.9),),)
 
 
-def job(carried: float | None, text_mask: np.ndarray | None = None) -> band_scan._ReadJob:
+def job(
+    carried: float | None, text_mask: np.ndarray | None = None, previous_text: np.ndarray | None = None
+) -> band_scan._ReadJob:
     frames = [np.zeros((60, 400), np.uint8)] * 3
     mask = np.zeros((60, 400), bool) if text_mask is None else text_mask
-    return band_scan._ReadJob(0, 30, 60, 1.0, 2.0, 10, frames, mask, 1.0, carried)
+    return band_scan._ReadJob(0, 30, 60, 1.0, 2.0, 10, frames, mask, 1.0, carried, previous_text)
 
 
 def done(reading: Reading) -> Future:
@@ -181,6 +183,25 @@ def test_strokes_outside_the_previous_boxes_mean_a_full_read(calls: dict) -> Non
     assert result.raw.text == "full read" and calls["full"] == 1
 
 
+def test_static_texture_beside_the_caption_that_was_there_before_does_not_force_a_full_read(
+    calls: dict,
+) -> None:
+    texture = np.zeros((60, 400), bool)
+    texture[10:40, 250:390:2] = True  # text-like static texture right of the old box, in both states
+    result = band_scan._read(
+        job(carried=0.4, text_mask=texture, previous_text=texture.copy()),
+        done(Reading("Hello there", 0.9, 2, LINES)),
+    )
+    assert result.raw.text == "Hello there" and calls["full"] == 0 and calls["again_calls"] == 1
+    # strokes that came since the previous state (a new line beside the old one) still do
+    before = texture.copy()
+    before[:, 320:] = False
+    result = band_scan._read(
+        job(carried=0.4, text_mask=texture, previous_text=before), done(Reading("Hello there", 0.9, 2, LINES))
+    )
+    assert result.raw.text == "full read" and calls["full"] == 1
+
+
 def test_without_a_previous_caption_the_state_is_read_in_full(calls: dict) -> None:
     assert band_scan._read(job(carried=None), None).raw.text == "full read"
     assert band_scan._read(job(carried=0.99), done(Reading("", 0.0, 0))).raw.text == "full read"
@@ -245,5 +266,7 @@ def test_strokes_carried_from_a_state_without_text_do_not_vouch_for_the_reading_
     scan._hand_over([segment_with_text(0, None), blank, segment_with_text(60, 0.98)], 0)
     assert [j.first for j in submitted] == [0, 60]
     assert submitted[1].carried is None
+    assert submitted[1].previous_text is None  # nor do the text pixels of the state before it
     scan._hand_over([segment_with_text(90, 0.97)], 0)  # right after a read state: it counts
     assert submitted[2].carried == 0.97
+    assert submitted[2].previous_text is submitted[1].text_mask

@@ -7,10 +7,11 @@ stays bounded whatever the video's length.
 
 The pixel scan proposes more states than there are captions (a scene cut or a burst of motion behind
 a caption is a change of pixels too); the text decides. A zone's states are read in order, each with
-the previous reading at hand: where the previous state showed text and the new one has no text
-pixels outside the previous boxes, those boxes are recognised once on the new state; the same
-caption read again (``reading.same_caption``) is kept as that cheap reading, which assembly then
-joins to its neighbour. Anything else (other text, a new line, no earlier text) is read in full:
+the previous reading at hand: where the previous state showed text and the new one has no new
+text pixels outside the previous boxes (static texture beside a caption is text-like in every state
+of a shot: only pixels that were not text in the previous state count), those boxes are recognised
+once on the new state; the same caption read again (``reading.same_caption``) is kept as that cheap
+reading, which assembly then joins to its neighbour. Anything else (other text, a new line, no earlier text) is read in full:
 detection on the band, recognition voted over several frames. Reading in order would keep one OCR
 thread busy at a time; a state whose predecessor is still being read runs its detection meanwhile,
 so the cores share the work (the detection is the dearer half of a full read), at the cost of a
@@ -36,7 +37,12 @@ from caption_assets.core.processing.reading import (
     read_lines,
     same_caption,
 )
-from caption_assets.core.processing.signature import analysis_scale, min_text_pixels, strokes_outside
+from caption_assets.core.processing.signature import (
+    analysis_scale,
+    min_text_pixels,
+    new_strokes,
+    strokes_outside,
+)
 from caption_assets.core.processing.video import DecodedFrame, Region, crop_bgr, crop_gray
 from caption_assets.core.processing.workers import BoundedSubmitter, cpu_count
 
@@ -62,9 +68,17 @@ class _ReadJob:
     text_mask: np.ndarray | None
     mask_scale: float
     carried: float | None  # Segment.carried
+    # text pixels of the state read before (its middle sample's), when it came right before this one
+    previous_text: np.ndarray | None = None
 
 
-def _read_job(segment: Segment, zone: int, band_width: int, after_read: bool = True) -> _ReadJob | None:
+def _read_job(
+    segment: Segment,
+    zone: int,
+    band_width: int,
+    after_read: bool = True,
+    previous_text: np.ndarray | None = None,
+) -> _ReadJob | None:
     """None for a state without caption text (nothing to read). ``after_read``: the state right
     before this one was read too. When it was not (a state without text came between), the strokes
     this state carried over are that state's (a logo, a sign), not the last reading's caption, so
@@ -86,6 +100,7 @@ def _read_job(segment: Segment, zone: int, band_width: int, after_read: bool = T
         middle.text,
         analysis_scale(band_width),
         segment.carried if after_read else None,
+        previous_text,
     )
 
 
@@ -111,8 +126,12 @@ def _read(job: _ReadJob, previous: Future[_Read] | None) -> _Read:
     prior = previous.result().reading if previous is not None else None
     reading = None
     if prior is not None and prior.text and prior.lines:
+        # only strokes that came since the previous state count: static texture beside the
+        # caption (grass, a wall) is text-like in every state of the shot and says nothing new
         outside = job.text_mask is not None and strokes_outside(
-            job.text_mask, [b for line in prior.lines for b in line], job.mask_scale
+            new_strokes(job.text_mask, job.previous_text),
+            [b for line in prior.lines for b in line],
+            job.mask_scale,
         )
         if not outside and job.carried is not None and job.carried >= CARRIED:
             # the previous caption's strokes all stayed where this state began: the pixels behind
@@ -157,6 +176,7 @@ class BandScan:
         )
         self._last: list[Future[_Read] | None] = [None for _ in zones]  # each zone's latest read
         self._after_read = [False for _ in zones]  # whether each zone's last state was read
+        self._last_text: list[np.ndarray | None] = [None for _ in zones]  # its text pixels
 
     def __enter__(self) -> BandScan:
         self._reader.__enter__()
@@ -193,8 +213,12 @@ class BandScan:
 
     def _hand_over(self, segments: list[Segment], number: int) -> None:
         for segment in segments:
-            job = _read_job(segment, number, self.zones[number].width, self._after_read[number])
+            job = _read_job(
+                segment, number, self.zones[number].width, self._after_read[number], self._last_text[number]
+            )
             self._after_read[number] = job is not None
+            # a state without text between: its strokes (a sign) are not the caption's
+            self._last_text[number] = job.text_mask if job is not None else None
             if job is not None:
                 self.states_found += 1
                 self._last[number] = self._reader.submit(_read, job, self._last[number])

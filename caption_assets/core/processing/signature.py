@@ -262,6 +262,16 @@ def kept_share(
     return float((kept[dense] / total[dense]).min())
 
 
+def new_strokes(text: NDArray[np.bool_], before: NDArray[np.bool_] | None) -> NDArray[np.bool_]:
+    """Of ``text`` (a sample's text pixels), those not already text pixels in ``before`` (an earlier
+    sample's, same geometry; grown by a pixel for codec jitter): static texture that was there
+    before drops out, strokes that came since stay. All of ``text`` when there is no ``before``."""
+    if before is None or before.shape != text.shape:
+        return text
+    grown = cv2.dilate(np.ascontiguousarray(before).view(np.uint8), _KERNEL3) > 0
+    return text & ~grown
+
+
 def strokes_outside(
     text: NDArray[np.bool_], boxes: list[Box], scale: float, params: SignatureParams = DEFAULT_PARAMS
 ) -> bool:
