@@ -11,11 +11,11 @@ the previous reading at hand: where the previous state showed text and the new o
 text pixels outside the previous boxes (static texture beside a caption is text-like in every state
 of a shot: only pixels that were not text in the previous state count), those boxes are recognised
 once on the new state; the same caption read again (``reading.same_caption``) is kept as that cheap
-reading, which assembly then joins to its neighbour. Anything else (other text, a new line, no earlier text) is read in full:
-detection on the band, recognition voted over several frames. Reading in order would keep one OCR
-thread busy at a time; a state whose predecessor is still being read runs its detection meanwhile,
-so the cores share the work (the detection is the dearer half of a full read), at the cost of a
-wasted detection where the cheap reading then holds.
+reading, which assembly then joins to its neighbour. Anything else (other text, a new line, no
+earlier text) is read in full: detection on the band, recognition voted over several frames.
+Reading in order would keep one OCR thread busy at a time; a state whose predecessor is still being
+read runs its detection meanwhile, so the cores share the work (the detection is the dearer half of a
+full read), at the cost of a wasted detection where the cheap reading then holds.
 """
 
 from __future__ import annotations
