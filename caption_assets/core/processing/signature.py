@@ -293,9 +293,15 @@ def _closer(
 ) -> bool:
     """Most of ``pixels`` are nearer ``to`` than ``other`` in ``frame`` (per pixel, so a fade counts
     from the frame where it is half way)."""
-    values = frame[pixels].astype(np.int16)
-    near = np.abs(values - to[pixels].astype(np.int16)) < np.abs(values - other[pixels].astype(np.int16))
-    return bool(2 * np.count_nonzero(near) > values.size)
+    return bool(2 * np.count_nonzero(_nearer(frame, to, other, pixels)) > np.count_nonzero(pixels))
+
+
+def _nearer(
+    frame: NDArray[np.uint8], to: NDArray[np.uint8], other: NDArray[np.uint8], pixels: NDArray[np.bool_]
+) -> NDArray[np.bool_]:
+    """The ``pixels`` whose value in ``frame`` is nearer ``to`` than ``other``."""
+    values = frame.astype(np.int16)
+    return pixels & (np.abs(values - to.astype(np.int16)) < np.abs(values - other.astype(np.int16)))
 
 
 def _cluster_nearer(
@@ -307,9 +313,7 @@ def _cluster_nearer(
 ) -> bool:
     """Does one band-height window hold a caption's worth of ``pixels`` nearer ``to`` than ``other``
     in ``frame``?"""
-    values = frame.astype(np.int16)
-    near = pixels & (np.abs(values - to.astype(np.int16)) < np.abs(values - other.astype(np.int16)))
-    sums = _window_sums(near)
+    sums = _window_sums(_nearer(frame, to, other, pixels))
     return bool(sums.size) and int(sums.max()) >= min_text_pixels(frame.shape, params)
 
 
