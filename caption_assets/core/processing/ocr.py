@@ -15,11 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from caption_assets.core.processing.workers import cpu_count
 
 DETECT_SIDE = 736  # longest side the detector works at unless told otherwise
+# An image wider than this many times its height (a caption band) is detected with black bars of half
+# its height above and below. The detector's boxes on a strip depend on the context around it: with no
+# bars it read other boxes on the real-footage benchmark (4 invented captions, 3 texts wrong of 111
+# cues), with rapidocr's own rule (bars up to a quarter of the width: 2-3.5x a band's pixels) and
+# with these every caption came out the same, at 14% less CPU for the whole set.
+WIDE = 8
 _LOCAL = threading.local()
 _EXECUTOR: ThreadPoolExecutor | None = None
 _LOCK = threading.Lock()
@@ -35,6 +42,7 @@ def engine() -> Any:
             params={
                 "Det.limit_type": "max",
                 "Global.use_cls": False,
+                "Global.use_vertical_padding": False,  # ``detect`` pads wide images itself
                 "Global.log_level": "error",
                 "EngineConfig.onnxruntime.intra_op_num_threads": 1,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
@@ -111,18 +119,22 @@ def detect(image: np.ndarray, limit_side: int | None = None) -> list[Box]:
     detector = ocr._load_det_model()  # reads its size limit on every call; this thread's own
     default = detector.limit_side_len
     detector.limit_side_len = limit_side or DETECT_SIDE
+    h, w = image.shape[:2]
+    pad = h // 2 if w > WIDE * h else 0
+    bgr = _as_bgr(image)
+    if pad:
+        bgr = cv2.copyMakeBorder(bgr, pad, pad, 0, 0, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     try:
-        result = ocr(_as_bgr(image), use_det=True, use_cls=False, use_rec=False)
+        result = ocr(bgr, use_det=True, use_cls=False, use_rec=False)
     finally:
         detector.limit_side_len = default
     boxes = getattr(result, "boxes", None)
     if boxes is None or len(boxes) == 0:
         return []
-    h, w = image.shape[:2]
     scores = getattr(result, "scores", None) or [1.0] * len(boxes)
     out = []
     for quad, score in zip(boxes, scores):
-        quad = np.asarray(quad)
+        quad = np.asarray(quad) - (0, pad)
         x0, y0 = np.floor(quad.min(axis=0)).astype(int)
         x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
         x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
