@@ -123,6 +123,13 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     return seen
 
 
+class StillReading(Future):
+    """A previous state's reading: not done yet when asked, done as soon as waited for."""
+
+    def done(self) -> bool:
+        return False
+
+
 def pending() -> tuple[Future, object]:
     """A previous state still being read, and what ends its reading."""
     future: Future = Future()
@@ -130,13 +137,32 @@ def pending() -> tuple[Future, object]:
     return future, lambda: future.set_result(finished)
 
 
+def other_caption() -> np.ndarray:
+    """Text pixels of a new caption in the previous one's place: strokes that were not there."""
+    mask = np.zeros((60, 400), bool)
+    mask[10:40, 20:190:2] = True
+    return mask
+
+
 def test_a_state_detects_ahead_while_the_previous_one_is_read_and_its_full_read_uses_it(calls: dict) -> None:
     calls["again"] = "Goodbye now"
     previous, finish = pending()
     calls["meanwhile"] = finish
-    result = band_scan._read(job(carried=0.4), previous)
+    result = band_scan._read(job(carried=0.4, text_mask=other_caption()), previous)
     assert result.raw.text == "full read" and calls["ahead"] == 1
     assert calls["given"] == [Box(5, 5, 50, 30, 0.8)]  # no second detection
+
+
+def test_nothing_is_detected_ahead_when_no_new_strokes_came(calls: dict) -> None:
+    """No caption's worth of strokes that were not text in the previous state, anywhere: none
+    outside the previous boxes either, so the cheap reading comes first and a detection made
+    meanwhile would be wasted (the thread waits for the previous reading instead)."""
+    texture = other_caption()  # text-like pixels, here in both states
+    late: Future = StillReading()
+    late.set_result(done(Reading("Hello there", 0.9, 2, LINES)).result())
+    result = band_scan._read(job(0.4, texture, texture.copy()), late)
+    assert result.raw.text == "Hello there"
+    assert "ahead" not in calls and calls["full"] == 0 and calls["again_calls"] == 1
 
 
 def test_nothing_is_detected_ahead_once_the_previous_reading_is_known_or_the_strokes_carried(
@@ -149,10 +175,6 @@ def test_nothing_is_detected_ahead_once_the_previous_reading_is_known_or_the_str
     finish()  # read by the time this state's thread looks
     band_scan._read(job(carried=0.4), previous)
     assert "ahead" not in calls
-
-    class StillReading(Future):
-        def done(self) -> bool:  # not yet when asked, read as soon as waited for
-            return False
 
     late: Future = StillReading()
     late.set_result(previous.result())

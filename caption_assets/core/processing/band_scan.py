@@ -15,7 +15,8 @@ reading, which assembly then joins to its neighbour. Anything else (other text, 
 earlier text) is read in full: detection on the band, recognition voted over several frames.
 Reading in order would keep one OCR thread busy at a time; a state whose predecessor is still being
 read runs its detection meanwhile, so the cores share the work (the detection is the dearer half of a
-full read), at the cost of a wasted detection where the cheap reading then holds.
+full read), at the cost of a wasted detection where the cheap reading then holds; a state that shows
+no new strokes at all (none outside any boxes, then) waits for the cheap reading instead.
 """
 
 from __future__ import annotations
@@ -116,22 +117,28 @@ def _read(job: _ReadJob, previous: Future[_Read] | None) -> _Read:
     wall time: the single-threaded engine runs on this thread, and while decoding and encoding share
     the cores a reading's wall time measures the scheduler more than the OCR."""
     started = time.thread_time()
+    # only strokes that came since the previous state count: static texture beside the caption
+    # (grass, a wall) is text-like in every state of the shot and says nothing new
+    fresh = new_strokes(job.text_mask, job.previous_text) if job.text_mask is not None else None
     detected = None
-    if previous is not None and not previous.done() and (job.carried is None or job.carried < CARRIED):
+    if (
+        previous is not None
+        and not previous.done()
+        and (job.carried is None or job.carried < CARRIED)
+        and (fresh is None or strokes_outside(fresh, [], job.mask_scale))
+    ):
         # the zone's states are read in order: while the one before is still being read, this
-        # thread detects the text of this one instead of idling, unless its strokes carried over
-        # (then the previous reading most likely holds without a detection). Wasted when the cheap
-        # reading holds after all, but the reading is the same either way
+        # thread detects the text of this one instead of idling, unless the previous reading most
+        # likely holds without a detection: its strokes carried over, or no caption's worth of
+        # new strokes came anywhere (then none came outside the previous boxes either, and the
+        # cheap reading is tried first). Wasted when the cheap reading holds after all, but the
+        # reading is the same either way
         detected = first_detection(job.frames)
     prior = previous.result().reading if previous is not None else None
     reading = None
     if prior is not None and prior.text and prior.lines:
-        # only strokes that came since the previous state count: static texture beside the
-        # caption (grass, a wall) is text-like in every state of the shot and says nothing new
-        outside = job.text_mask is not None and strokes_outside(
-            new_strokes(job.text_mask, job.previous_text),
-            [b for line in prior.lines for b in line],
-            job.mask_scale,
+        outside = fresh is not None and strokes_outside(
+            fresh, [b for line in prior.lines for b in line], job.mask_scale
         )
         if not outside and job.carried is not None and job.carried >= CARRIED:
             # the previous caption's strokes all stayed where this state began: the pixels behind
