@@ -73,6 +73,7 @@ Assumptions
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -962,10 +963,28 @@ def build_clip(clip: Clip, cache: Path) -> dict:
 # the peer: fixed-rate OCR over the caption band
 
 
+def _peer_detect(band) -> list:
+    """The band's text boxes as rapidocr detects a wide strip out of the box: padded with black to a
+    quarter of its width (``apply_vertical_padding``, its default rule) before detection. The
+    project pads less (``ocr.WIDE``); the peer keeps the library's behaviour."""
+    from rapidocr.utils.process_img import apply_vertical_padding
+
+    from caption_assets.core.processing import ocr
+
+    padded, record = apply_vertical_padding(band, {}, 8, 30)
+    top, height = record["padding_1"]["top"], band.shape[0]
+    boxes = [dataclasses.replace(b, y0=b.y0 - top, y1=b.y1 - top) for b in ocr.detect(padded)]
+    return [
+        dataclasses.replace(b, y0=max(0, b.y0), y1=min(height, b.y1))
+        for b in boxes
+        if min(height, b.y1) - max(0, b.y0) >= 2
+    ]
+
+
 def _read_band(band) -> tuple[str, float]:
     from caption_assets.core.processing import ocr
 
-    boxes = ocr.detect(band)
+    boxes = _peer_detect(band)
     if not boxes:
         return "", 0.0
     lines = ocr.reading_order(boxes)
