@@ -4,6 +4,8 @@ and fails loudly."""
 
 from __future__ import annotations
 
+import threading
+import time
 import wave
 from pathlib import Path
 
@@ -135,9 +137,56 @@ def test_chunk_writer_ignores_indices_past_the_video(tmp_path: Path) -> None:
     ]
 
 
-def test_a_chunk_that_cannot_be_encoded_fails_the_writer(tmp_path: Path) -> None:
-    writer = ChunkWriter(tmp_path, 16, 8, 3)
+def test_a_chunk_that_cannot_be_encoded_fails_the_writer_and_leaves_no_file(tmp_path: Path) -> None:
+    writer = ChunkWriter(tmp_path, 16, 8, 4)
     writer.add(0, _planes(16, 8))
-    writer.add(1, _planes(64, 8))  # wider than the band: cannot go into its frame
+    writer.add(1, _planes(16, 8))  # the modulo-1 chunk is under way
+    writer.add(2, _planes(64, 8))  # wider than the band: cannot go into its frame
     with pytest.raises(ValueError):
         writer.close()
+    # the good level's chunk is whole; the failed one left no half-written file
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.webm")] == [
+        "modulo_16/chunk_0000000000.webm"
+    ]
+
+
+def test_the_chunk_writer_holds_a_few_frames_per_level_not_a_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A level's frames are encoded as they arrive: when its encoder is slow the caller waits after
+    a few frames, instead of the writer buffering a whole chunk (32 band images) per level."""
+    from caption_assets.core.processing import chunks
+
+    gate = threading.Event()
+    write = chunks._Chunk.write
+
+    def slow(self: chunks._Chunk, planes: tuple[np.ndarray, ...]) -> None:
+        gate.wait(30)
+        write(self, planes)
+
+    monkeypatch.setattr(chunks._Chunk, "write", slow)
+    writer = ChunkWriter(tmp_path, 16, 8, 200)
+    given: list[int] = []
+
+    def feed() -> None:
+        for index in range(1, 100):  # modulo 1 only: 1, 2, 3, 5, 6, 7, 9, ...
+            if index % 4:
+                writer.add(index, _planes(16, 8))
+                given.append(index)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    # one frame in the encoder, the queue full behind it, the next add waiting for room
+    held = 1 + chunks._AHEAD
+
+    def waiting() -> bool:
+        return len(given) == held and feeder.is_alive()
+
+    ends = time.monotonic() + 10
+    while not waiting() and time.monotonic() < ends:
+        time.sleep(0.001)  # polling a condition with a deadline
+    assert waiting(), f"the caller must wait once {held} frames are held, got {len(given)} in"
+    gate.set()
+    feeder.join(30)
+    writer.close()
+    assert len(given) == 75

@@ -7,14 +7,15 @@ level's indices are cut into chunks of 32, each named by its first index; the la
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 
 from caption_assets.core.processing.video import YuvPlanes, plane_rows
-from caption_assets.core.processing.workers import BoundedSubmitter, cpu_count
 
 CHUNK_FRAMES = 32
 LEVELS = (16, 4, 1)
@@ -43,16 +44,19 @@ def chunk_path(out_dir: Path, level: int, first: int) -> Path:
     return Path(out_dir) / f"modulo_{level}" / f"chunk_{first:010d}.webm"
 
 
-def _encode_chunk(path: Path, width: int, height: int, frames: list[YuvPlanes]) -> Path:
-    """One chunk file from its frames' Y, U, V planes (runs on a worker thread: libvpx releases the
-    GIL while it encodes, so chunks encode in parallel with each other and with decoding)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w", format="webm") as container:
-        stream = container.add_stream("libvpx-vp9", rate=10)
+class _Chunk:
+    """One chunk file, open while its frames arrive (runs on its level's thread: libvpx releases the
+    GIL while it encodes, so the levels encode in parallel with each other and with decoding)."""
+
+    def __init__(self, path: Path, width: int, height: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.width, self.height = path, width, height
+        self._container = av.open(str(path), mode="w", format="webm")
+        stream = self._container.add_stream("libvpx-vp9", rate=10)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, 10)
-        stream.codec_context.thread_count = 1  # parallelism comes from encoding chunks side by side
+        stream.codec_context.thread_count = 1  # parallelism comes from the levels' own threads
         # realtime settings: chunks are for viewing in the annotation UI, speed matters more than size;
         # one tile and no row threads, as one thread encodes (7% less CPU, 10% smaller files)
         stream.options = {
@@ -64,24 +68,104 @@ def _encode_chunk(path: Path, width: int, height: int, frames: list[YuvPlanes]) 
             "tile-columns": "0",
             "row-mt": "0",
         }
-        for pts, planes in enumerate(frames):
-            frame = av.VideoFrame(width, height, "yuv420p")
-            for plane, data in zip(frame.planes, planes):
-                view = plane_rows(plane)
-                view[:, : data.shape[1]] = data
-            frame.pts = pts
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+        self._stream = stream
+        self._pts = 0
+
+    def write(self, planes: YuvPlanes) -> None:
+        frame = av.VideoFrame(self.width, self.height, "yuv420p")
+        for plane, data in zip(frame.planes, planes):
+            view = plane_rows(plane)
+            view[:, : data.shape[1]] = data
+        frame.pts = self._pts
+        self._pts += 1
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def finish(self) -> Path:
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        return self.path
+
+    def abandon(self) -> None:
+        """A chunk that cannot be finished leaves no half-written file behind."""
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001 - the error that stopped the chunk is the one reported
+            pass
+        self.path.unlink(missing_ok=True)
+
+
+_STOP = object()
+
+
+class _LevelWriter:
+    """One level's chunks in order, encoded frame by frame on a thread of the level's own as the
+    frames arrive; at most ``_AHEAD`` frames wait for it (the caller waits when it falls behind). A
+    failure is kept and raised to the caller at its next frame or at ``close``."""
+
+    def __init__(self, out_dir: Path, level: int, width: int, height: int) -> None:
+        self.out_dir, self.level, self.width, self.height = out_dir, level, width, height
+        self.paths: list[Path] = []
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=_AHEAD)
+        self._thread = threading.Thread(target=self._run, name=f"vp9-modulo-{level}", daemon=True)
+        self._thread.start()
+
+    def start(self, first: int) -> None:
+        self._put(("start", first))
+
+    def write(self, planes: YuvPlanes) -> None:
+        self._put(("frame", planes))
+
+    def end(self) -> None:
+        self._put(("end", None))
+
+    def close(self) -> list[Path]:
+        self._queue.put(_STOP)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.paths
+
+    def _put(self, item: tuple[str, object]) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(item)
+
+    def _run(self) -> None:
+        chunk: _Chunk | None = None
+        while (item := self._queue.get()) is not _STOP:
+            if self.error is not None:
+                continue  # drained, so the caller never waits on a writer that stopped
+            kind, value = cast(tuple[str, Any], item)
+            try:
+                if kind == "start":
+                    chunk = _Chunk(chunk_path(self.out_dir, self.level, value), self.width, self.height)
+                elif kind == "frame" and chunk is not None:
+                    chunk.write(value)
+                elif kind == "end" and chunk is not None:
+                    self.paths.append(chunk.finish())
+                    chunk = None
+            except BaseException as exc:  # raised on the caller's thread
+                self.error = exc
+                if chunk is not None:
+                    chunk.abandon()
+                    chunk = None
+        if chunk is not None:
+            chunk.abandon()
+
+
+# frames waiting for a level's encoder: enough to ride out a slow frame, few band images held
+_AHEAD = 4
 
 
 class ChunkWriter:
     """Receives the band's 10 Hz frames in index order (Y, U, V planes) and writes the chunks.
 
-    A chunk's frames are buffered (32 band images at most per level) and the complete chunk is encoded
-    on a small thread pool; at most two chunks per worker wait, so memory stays bounded.
+    Each level's chunk is encoded as its frames arrive, on that level's own thread, so what is held
+    is an open encoder per level and a few frames waiting for it, not a chunk's 32 frames (at 4K a
+    band frame is ~3 MB, and a modulo-16 chunk spans 51 s of video).
     """
 
     def __init__(self, out_dir: Path, width: int, height: int, frame_count: int) -> None:
@@ -94,35 +178,39 @@ class ChunkWriter:
             for chunk in chunks:
                 for index in chunk:
                     self._where[index] = (level, chunk[0], chunk[-1])
-        self._open: dict[int, tuple[int, list[YuvPlanes]]] = {}
-        workers = min(4, cpu_count())
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vp9")
-        self._encoding: BoundedSubmitter[Path] = BoundedSubmitter(self._pool, 2 * workers)
+        self._levels = {level: _LevelWriter(self.out_dir, level, width, height) for level in LEVELS}
+        self._open: set[int] = set()
         self.paths: list[Path] = []
 
     def add(self, index: int, planes: YuvPlanes) -> None:
         if index not in self._where:
             return
         level, first, last = self._where[index]
-        if level not in self._open:
-            self._open[level] = (first, [])
-        self._open[level][1].append(planes)
+        writer = self._levels[level]
+        if index == first:
+            writer.start(first)
+            self._open.add(level)
+        writer.write(planes)
         if index == last:
-            self._submit(level)
+            writer.end()
+            self._open.discard(level)
 
     def close(self) -> list[Path]:
-        try:
-            for level in list(self._open):
-                self._submit(level)
-            self.paths = self._encoding.results()
-        except BaseException:
-            self._encoding.cancel()
-            raise
-        finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        """Finishes the chunks still open (a video shorter than its frame count said) and waits for
+        every level; the first level's error is raised once all have stopped."""
+        errors: list[BaseException] = []
+        for level, writer in self._levels.items():
+            try:
+                if level in self._open:
+                    writer.end()
+            except BaseException as exc:
+                errors.append(exc)
+        for writer in self._levels.values():
+            try:
+                self.paths += writer.close()
+            except BaseException as exc:
+                errors.append(exc)
+        self._open.clear()
+        if errors:
+            raise errors[0]
         return self.paths
-
-    def _submit(self, level: int) -> None:
-        first, frames = self._open.pop(level)
-        path = chunk_path(self.out_dir, level, first)
-        self._encoding.submit(_encode_chunk, path, self.width, self.height, frames)
