@@ -973,12 +973,9 @@ def _peer_detect(band) -> list:
 
     padded, record = apply_vertical_padding(band, {}, 8, 30)
     top, height = record["padding_1"]["top"], band.shape[0]
-    boxes = [dataclasses.replace(b, y0=b.y0 - top, y1=b.y1 - top) for b in ocr.detect(padded)]
-    return [
-        dataclasses.replace(b, y0=max(0, b.y0), y1=min(height, b.y1))
-        for b in boxes
-        if min(height, b.y1) - max(0, b.y0) >= 2
-    ]
+    # back to the band's rows, clipped to them
+    boxes = [(b, max(0, b.y0 - top), min(height, b.y1 - top)) for b in ocr.detect(padded)]
+    return [dataclasses.replace(b, y0=y0, y1=y1) for b, y0, y1 in boxes if y1 - y0 >= 2]
 
 
 def _read_band(band) -> tuple[str, float]:

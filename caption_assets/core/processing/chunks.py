@@ -108,17 +108,20 @@ class _LevelWriter:
         self.out_dir, self.level, self.width, self.height = out_dir, level, width, height
         self.paths: list[Path] = []
         self.error: BaseException | None = None
+        self.open = False  # a chunk was started and not yet ended (as the caller sees it)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=_AHEAD)
         self._thread = threading.Thread(target=self._run, name=f"vp9-modulo-{level}", daemon=True)
         self._thread.start()
 
     def start(self, first: int) -> None:
         self._put(("start", first))
+        self.open = True
 
     def write(self, planes: YuvPlanes) -> None:
         self._put(("frame", planes))
 
     def end(self) -> None:
+        self.open = False
         self._put(("end", None))
 
     def close(self) -> list[Path]:
@@ -179,7 +182,6 @@ class ChunkWriter:
                 for index in chunk:
                     self._where[index] = (level, chunk[0], chunk[-1])
         self._levels = {level: _LevelWriter(self.out_dir, level, width, height) for level in LEVELS}
-        self._open: set[int] = set()
         self.paths: list[Path] = []
 
     def add(self, index: int, planes: YuvPlanes) -> None:
@@ -189,19 +191,17 @@ class ChunkWriter:
         writer = self._levels[level]
         if index == first:
             writer.start(first)
-            self._open.add(level)
         writer.write(planes)
         if index == last:
             writer.end()
-            self._open.discard(level)
 
     def close(self) -> list[Path]:
         """Finishes the chunks still open (a video shorter than its frame count said) and waits for
         every level; the first level's error is raised once all have stopped."""
         errors: list[BaseException] = []
-        for level, writer in self._levels.items():
+        for writer in self._levels.values():
             try:
-                if level in self._open:
+                if writer.open:
                     writer.end()
             except BaseException as exc:
                 errors.append(exc)
@@ -210,7 +210,6 @@ class ChunkWriter:
                 self.paths += writer.close()
             except BaseException as exc:
                 errors.append(exc)
-        self._open.clear()
         if errors:
             raise errors[0]
         return self.paths
