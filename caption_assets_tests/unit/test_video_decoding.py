@@ -22,6 +22,7 @@ from caption_assets.core.processing.video import (
     crop_yuv420,
     frames_at,
     iter_frames,
+    plane_rows,
     probe,
     to_rgb,
 )
@@ -138,16 +139,76 @@ def test_chunk_writer_ignores_indices_past_the_video(tmp_path: Path) -> None:
 
 
 def test_a_chunk_that_cannot_be_encoded_fails_the_writer_and_leaves_no_file(tmp_path: Path) -> None:
-    writer = ChunkWriter(tmp_path, 16, 8, 4)
-    writer.add(0, _planes(16, 8))
-    writer.add(1, _planes(16, 8))  # the modulo-1 chunk is under way
-    writer.add(2, _planes(64, 8))  # wider than the band: cannot go into its frame
+    # 50 tenths: modulo 1's first chunk is indices 1..42, its second starts at 43
+    writer = ChunkWriter(tmp_path, 16, 8, 50)
     with pytest.raises(ValueError):
+        for index in range(50):
+            # index 45 is wider than the band: it cannot go into its frame
+            writer.add(index, _planes(64 if index == 45 else 16, 8))
         writer.close()
-    # the good level's chunk is whole; the failed one left no half-written file
+    # the chunk finished before the failure is whole; the one it stopped left no half-written file
     assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.webm")] == [
-        "modulo_16/chunk_0000000000.webm"
+        "modulo_1/chunk_0000000001.webm"
     ]
+    assert _decoded_lumas(tmp_path / "modulo_1/chunk_0000000001.webm") == [0] * 32
+
+
+def _decoded_lumas(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        # the Y plane as coded (a conversion to gray would stretch the video range)
+        return [int(round(plane_rows(f.planes[0])[:, : f.width].mean())) for f in container.decode(video=0)]
+
+
+def _marked(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 16x8 band frame whose luma tells its index (steps of 2, far above VP9's error on flat images)."""
+    y, u, v = _planes(16, 8)
+    y[:] = 16 + 2 * (index % 100)
+    u[:], v[:] = 128, 128
+    return y, u, v
+
+
+def test_the_chunk_writer_keeps_one_encoder_open_and_every_chunk_in_index_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An open VP9 encoder outweighs a chunk of band frames: the rarer levels' frames wait for their
+    chunk to be complete, so at most one encoder is alive, and each chunk still holds its own
+    frames in index order."""
+    from caption_assets.core.processing import chunks
+
+    alive, most = [0], [0]
+    opened, finish, abandon = chunks._Chunk.__init__, chunks._Chunk.finish, chunks._Chunk.abandon
+
+    def counted_open(self: chunks._Chunk, *args: object) -> None:
+        opened(self, *args)  # type: ignore[arg-type]
+        alive[0] += 1
+        most[0] = max(most[0], alive[0])
+
+    def counted_finish(self: chunks._Chunk) -> Path:
+        alive[0] -= 1
+        return finish(self)
+
+    def counted_abandon(self: chunks._Chunk) -> None:
+        alive[0] -= 1
+        abandon(self)
+
+    monkeypatch.setattr(chunks._Chunk, "__init__", counted_open)
+    monkeypatch.setattr(chunks._Chunk, "finish", counted_finish)
+    monkeypatch.setattr(chunks._Chunk, "abandon", counted_abandon)
+    count = 600  # two modulo-16 chunks, four modulo-4 chunks, 15 of modulo 1 (the last ones short)
+    writer = ChunkWriter(tmp_path, 16, 8, count)
+    for index in range(count):
+        writer.add(index, _marked(index))
+    paths = writer.close()
+    assert most[0] == 1 and alive[0] == 0
+    layout = chunks.chunk_layout(count)
+    firsts = [(level, chunk[0]) for level in chunks.LEVELS for chunk in layout[level]]
+    assert paths == [chunks.chunk_path(tmp_path, level, first) for level, first in firsts]
+    for level in chunks.LEVELS:
+        for chunk in layout[level]:
+            got = _decoded_lumas(chunks.chunk_path(tmp_path, level, chunk[0]))
+            want = [16 + 2 * (i % 100) for i in chunk]
+            assert len(got) == len(want), (level, chunk[0])
+            assert max(abs(g - w) for g, w in zip(got, want)) <= 1, (level, chunk[0])
 
 
 def test_the_chunk_writer_holds_a_few_frames_per_level_not_a_chunk(

@@ -11,7 +11,7 @@ import queue
 import threading
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import av
 
@@ -45,8 +45,7 @@ def chunk_path(out_dir: Path, level: int, first: int) -> Path:
 
 
 class _Chunk:
-    """One chunk file, open while its frames arrive (runs on its level's thread: libvpx releases the
-    GIL while it encodes, so the levels encode in parallel with each other and with decoding)."""
+    """One chunk file, open while its frames are written (on the writer's thread)."""
 
     def __init__(self, path: Path, width: int, height: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,78 +96,22 @@ class _Chunk:
 
 
 _STOP = object()
-
-
-class _LevelWriter:
-    """One level's chunks in order, encoded frame by frame on a thread of the level's own as the
-    frames arrive; at most ``_AHEAD`` frames wait for it (the caller waits when it falls behind). A
-    failure is kept and raised to the caller at its next frame or at ``close``."""
-
-    def __init__(self, out_dir: Path, level: int, width: int, height: int) -> None:
-        self.out_dir, self.level, self.width, self.height = out_dir, level, width, height
-        self.paths: list[Path] = []
-        self.error: BaseException | None = None
-        self.open = False  # a chunk was started and not yet ended (as the caller sees it)
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=_AHEAD)
-        self._thread = threading.Thread(target=self._run, name=f"vp9-modulo-{level}", daemon=True)
-        self._thread.start()
-
-    def start(self, first: int) -> None:
-        self._put(("start", first))
-        self.open = True
-
-    def write(self, planes: YuvPlanes) -> None:
-        self._put(("frame", planes))
-
-    def end(self) -> None:
-        self.open = False
-        self._put(("end", None))
-
-    def close(self) -> list[Path]:
-        self._queue.put(_STOP)
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.paths
-
-    def _put(self, item: tuple[str, object]) -> None:
-        if self.error is not None:
-            raise self.error
-        self._queue.put(item)
-
-    def _run(self) -> None:
-        chunk: _Chunk | None = None
-        while (item := self._queue.get()) is not _STOP:
-            if self.error is not None:
-                continue  # drained, so the caller never waits on a writer that stopped
-            kind, value = cast(tuple[str, Any], item)
-            try:
-                if kind == "start":
-                    chunk = _Chunk(chunk_path(self.out_dir, self.level, value), self.width, self.height)
-                elif kind == "frame" and chunk is not None:
-                    chunk.write(value)
-                elif kind == "end" and chunk is not None:
-                    self.paths.append(chunk.finish())
-                    chunk = None
-            except BaseException as exc:  # raised on the caller's thread
-                self.error = exc
-                if chunk is not None:
-                    chunk.abandon()
-                    chunk = None
-        if chunk is not None:
-            chunk.abandon()
-
-
-# frames waiting for a level's encoder: enough to ride out a slow frame, few band images held
+# frames waiting for the encoder thread: enough to ride out a slow frame, few band images held
 _AHEAD = 4
 
 
 class ChunkWriter:
     """Receives the band's 10 Hz frames in index order (Y, U, V planes) and writes the chunks.
 
-    Each level's chunk is encoded as its frames arrive, on that level's own thread, so what is held
-    is an open encoder per level and a few frames waiting for it, not a chunk's 32 frames (at 4K a
-    band frame is ~3 MB, and a modulo-16 chunk spans 51 s of video).
+    One libvpx encoder is alive at a time, on a thread of the writer's own (libvpx releases the GIL
+    while it encodes, so encoding runs beside decoding and the scan): modulo 1, three frames of every
+    four, streams into its open chunk as the frames arrive; the rarer levels' frames are kept until
+    their chunk is complete and encoded between two modulo-1 chunks. An open VP9 encoder holds far
+    more than a chunk of frames (~225 MB at a 4K band of 3840x540, whose 32 frames are 100 MB as
+    planes), so keeping each level's encoder open would hold the most. At most ``_AHEAD`` frames
+    wait for the thread (the caller waits when it falls behind). A failure is kept and raised to the
+    caller at its next frame or at ``close``; a chunk it stopped leaves no file, chunks not yet
+    encoded are not written.
     """
 
     def __init__(self, out_dir: Path, width: int, height: int, frame_count: int) -> None:
@@ -181,35 +124,80 @@ class ChunkWriter:
             for chunk in chunks:
                 for index in chunk:
                     self._where[index] = (level, chunk[0], chunk[-1])
-        self._levels = {level: _LevelWriter(self.out_dir, level, width, height) for level in LEVELS}
         self.paths: list[Path] = []
+        self.error: BaseException | None = None
+        self._written: list[tuple[int, int, Path]] = []  # (level's place in LEVELS, first index, path)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=_AHEAD)
+        self._thread = threading.Thread(target=self._run, name="vp9-chunks", daemon=True)
+        self._thread.start()
 
     def add(self, index: int, planes: YuvPlanes) -> None:
-        if index not in self._where:
-            return
-        level, first, last = self._where[index]
-        writer = self._levels[level]
-        if index == first:
-            writer.start(first)
-        writer.write(planes)
-        if index == last:
-            writer.end()
+        if self.error is not None:
+            raise self.error
+        if index in self._where:
+            self._queue.put((index, planes))
 
     def close(self) -> list[Path]:
-        """Finishes the chunks still open (a video shorter than its frame count said) and waits for
-        every level; the first level's error is raised once all have stopped."""
-        errors: list[BaseException] = []
-        for writer in self._levels.values():
-            try:
-                if writer.open:
-                    writer.end()
-            except BaseException as exc:
-                errors.append(exc)
-        for writer in self._levels.values():
-            try:
-                self.paths += writer.close()
-            except BaseException as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        """Finishes the chunks still open or kept (a video shorter than its frame count said) and
+        waits for the thread; its error is raised then. The paths in level order, then index order."""
+        self._queue.put(_STOP)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        self.paths = [path for _, _, path in sorted(self._written)]
         return self.paths
+
+    def _run(self) -> None:
+        streaming: _Chunk | None = None  # the open modulo-1 chunk, which starts at ``streaming_first``
+        streaming_first = 0
+        kept: dict[int, tuple[int, list[YuvPlanes]]] = {}  # rarer level -> (first, frames so far)
+        complete: list[tuple[int, int, list[YuvPlanes]]] = []  # (level, first, frames) to encode
+        stopped = False
+        try:
+            while (item := self._queue.get()) is not _STOP:
+                index, planes = cast(tuple[int, YuvPlanes], item)
+                level, first, last = self._where[index]
+                if level == 1:
+                    if streaming is None:
+                        streaming, streaming_first = self._open(1, first), first
+                    streaming.write(planes)
+                    if index == last:
+                        self._finish(1, streaming_first, streaming)
+                        streaming = None
+                        self._encode(complete)  # no other encoder is open now
+                else:
+                    frames = kept.setdefault(level, (first, []))[1]
+                    frames.append(planes)
+                    if index == last:
+                        complete.append((level, first, frames))
+                        del kept[level]
+            stopped = True
+            if streaming is not None:
+                self._finish(1, streaming_first, streaming)
+                streaming = None
+            self._encode(complete + [(level, first, frames) for level, (first, frames) in kept.items()])
+        except BaseException as exc:  # raised on the caller's thread
+            self.error = exc
+            if streaming is not None:
+                streaming.abandon()
+            while not stopped and self._queue.get() is not _STOP:
+                pass  # drained, so the caller never waits on a thread that stopped
+
+    def _open(self, level: int, first: int) -> _Chunk:
+        return _Chunk(chunk_path(self.out_dir, level, first), self.width, self.height)
+
+    def _finish(self, level: int, first: int, chunk: _Chunk) -> None:
+        self._written.append((LEVELS.index(level), first, chunk.finish()))
+
+    def _encode(self, complete: list[tuple[int, int, list[YuvPlanes]]]) -> None:
+        """Encodes the kept chunks, one encoder at a time, and empties the list."""
+        while complete:
+            level, first, frames = complete.pop(0)
+            chunk = self._open(level, first)
+            try:
+                for planes in frames:
+                    chunk.write(planes)
+                self._finish(level, first, chunk)
+            except BaseException:
+                chunk.abandon()
+                raise
