@@ -29,6 +29,10 @@ What it measures, and how:
    every video must have settled (captions done, in review, or an error, as the e2e tests read it).
    The catalog can say a video is done a moment before its run's record ends: a run still
    finishing then is missing from the run count and the span ends at the last run that had ended.
+   Per video, its runs' own time (the layout run and the run of the rest, each from its start to
+   its end in the run records, added up; median over the videos) is printed beside the 60 s 720p
+   clip's ``process`` time from part 1, for the fewest slots measured (the runs then share the
+   machine least); the waits before and between its runs (sensor ticks, the queue) are apart.
 
 Every time is printed as a multiple of real time (seconds of work per second of video) and as a
 ratio to a yardstick measured in the same run: the wall time of decoding the same video once with
