@@ -830,6 +830,7 @@ def demo_operations(ui: str, deadline_seconds: float = OPERATIONS_DEADLINE_SECON
     from caption_assets.defs.assets.operations import operations_job
 
     where = urlsplit(ui)
+    run_id: str | None = None
     try:
         client = DagsterGraphQLClient(where.hostname or "127.0.0.1", port_number=where.port, timeout=60)
         # the job's name is unique in the workspace: the client finds its location itself
@@ -844,6 +845,9 @@ def demo_operations(ui: str, deadline_seconds: float = OPERATIONS_DEADLINE_SECON
             time.sleep(2)
             status = client.get_run_status(run_id)
     except Exception as exc:  # noqa: BLE001 - the operations tables are a convenience of the demo
+        if run_id is not None:
+            # launched, then the UI stopped answering (Ctrl-C while waiting, most often)
+            return f"(the operations run was launched but not followed to its end: {ui}/runs/{run_id})"
         return f"(the operations assets were not launched: {_one_line(exc)})"
     if status is not dg.DagsterRunStatus.SUCCESS:
         return f"operations run {status.value.lower()}: {ui}/runs/{run_id}"
