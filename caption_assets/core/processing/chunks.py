@@ -55,7 +55,7 @@ class _Chunk:
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, 10)
-        stream.codec_context.thread_count = 1  # parallelism comes from the levels' own threads
+        stream.codec_context.thread_count = 1  # the writer's thread runs beside decoding and the scan
         # realtime settings: chunks are for viewing in the annotation UI, speed matters more than size;
         # one tile and no row threads, as one thread encodes (7% less CPU, 10% smaller files)
         stream.options = {
@@ -124,7 +124,6 @@ class ChunkWriter:
             for chunk in chunks:
                 for index in chunk:
                     self._where[index] = (level, chunk[0], chunk[-1])
-        self.paths: list[Path] = []
         self.error: BaseException | None = None
         self._written: list[tuple[int, int, Path]] = []  # (level's place in LEVELS, first index, path)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=_AHEAD)
@@ -144,8 +143,7 @@ class ChunkWriter:
         self._thread.join()
         if self.error is not None:
             raise self.error
-        self.paths = [path for _, _, path in sorted(self._written)]
-        return self.paths
+        return [path for _, _, path in sorted(self._written)]
 
     def _run(self) -> None:
         streaming: _Chunk | None = None  # the open modulo-1 chunk, which starts at ``streaming_first``
